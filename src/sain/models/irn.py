@@ -1,0 +1,69 @@
+"""IRN: the symmetric Invertible Rescaling Net (Xiao et al., ECCV 2020), SAIN's baseline.
+
+    x2: HR ─Haar─> [InvBlock]*8 ─> (LR = y[:, :3], z)
+    x4: HR ─Haar─> [InvBlock]*8 ─Haar─> [InvBlock]*8 ─> (LR, z)
+
+The upscaling latent is z ~ N(0, I). Module names match the reference checkpoints
+(``operations.{n}`` in network order).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .base import RescalingModel
+from .coupling import InvBlock
+from .haar import HaarDownsampling
+
+
+class IRN(RescalingModel):
+    """IRN network. See :mod:`sain.models.base` for the call contract."""
+
+    arch = "irn"
+
+    def __init__(self, scale: int = 2, blocks_per_level: int = 8):
+        super().__init__(scale)
+        if blocks_per_level < 1:
+            raise ValueError("blocks_per_level must be >= 1")
+        self.blocks_per_level = int(blocks_per_level)
+        ops: list[nn.Module] = []
+        c = 3
+        for _ in range(self.levels):
+            ops.append(HaarDownsampling(c))
+            c *= 4
+            ops.extend(InvBlock(c) for _ in range(self.blocks_per_level))
+        self.channels = c
+        self.operations = nn.ModuleList(ops)
+
+    def config(self) -> dict[str, Any]:
+        return {"scale": self.scale, "blocks_per_level": self.blocks_per_level}
+
+    def forward(self, x: Tensor, return_logdet: bool = False):
+        self._check_hr(x)
+        logdet = x.new_zeros(x.shape[0])
+        out = x
+        for op in self.operations:
+            out, ld = op(out)
+            logdet = logdet + ld
+        lr = out[:, :3]
+        return (out, lr, logdet) if return_logdet else (out, lr)
+
+    def inverse(self, y: Tensor, return_logdet: bool = False):
+        self._check_y(y)
+        logdet = y.new_zeros(y.shape[0])
+        out = y
+        for op in reversed(self.operations):
+            out, ld = op(out, rev=True)
+            logdet = logdet + ld
+        lr = y[:, :3]
+        return (out, lr, logdet) if return_logdet else (out, lr)
+
+    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """A standard-normal z, (N, 3*(s^2-1), h, w); drawn in float32 on the generator's device."""
+        self._check_lr(lr)
+        n, _, h, w = lr.shape
+        gdev = generator.device if generator is not None else lr.device
+        z = torch.randn(n, self.latent_channels, h, w, generator=generator, device=gdev)
+        return z.to(device=lr.device, dtype=lr.dtype)
