@@ -49,7 +49,7 @@ class GaussianMixture(nn.Module):
         gdev = generator.device if generator is not None else device
         u = torch.rand(numel, self.components, generator=generator, device=gdev).to(device)
         eps = torch.randn(numel, generator=generator, device=gdev).to(device)
-        gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)).clamp_min(1e-20))
+        gumbel = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
         soft = torch.softmax(self.logits.float() + gumbel, dim=-1)
         hard = torch.zeros_like(soft).scatter_(1, soft.argmax(-1, keepdim=True), 1.0)
         onehot = hard - soft.detach() + soft

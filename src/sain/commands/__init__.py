@@ -1,0 +1,1 @@
+"""Sub-commands of the ``sain`` command-line tool (one module each)."""

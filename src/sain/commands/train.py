@@ -1,0 +1,52 @@
+"""``sain train CONFIG``: train SAIN or IRN with the recipe of a config file."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+DESCRIPTION = """Train SAIN (or the IRN baseline) with the paper's recipe.
+
+CONFIG is a TOML file (see configs/); the flags below override it, and any other value
+can be set with --set section.key=value (e.g. --set optim.lr=1e-4 --set loss.codec=webp).
+
+examples:
+  sain train configs/sain_x2_jpeg.toml --data ../shared/datasets/train --out runs/x2
+  sain train configs/sain_x2_jpeg.toml --out runs/x2 --resume
+  torchrun --nproc-per-node 2 -m sain train configs/sain_x2_jpeg.toml --out runs/ddp
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="TOML config file (e.g. configs/sain_x2_jpeg.toml)")
+    p.add_argument("--data", help="folder of training images (recursive)")
+    p.add_argument("--val-data", help="folder of validation images (default: hold out some training images)")
+    p.add_argument("--out", help="run folder for checkpoints, logs and weights")
+    p.add_argument("--iters", type=int, help="total training iterations")
+    p.add_argument("--batch", type=int, help="batch size (per process)")
+    p.add_argument("--patch", type=int, help="HR crop size in pixels")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--workers", type=int, help="data loader worker processes")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any config value (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train import load_config, train
+
+    cfg = load_config(args.config, args.overrides)
+    flag_map = {"data": ("data", "train"), "val_data": ("data", "val"), "out": ("run", "out"),
+                "iters": ("optim", "iters"), "batch": ("data", "batch"), "patch": ("data", "patch"),
+                "device": ("run", "device"), "threads": ("run", "threads"), "workers": ("data", "workers")}
+    for flag, (section, key) in flag_map.items():
+        value = getattr(args, flag)
+        if value is not None:
+            setattr(getattr(cfg, section), key, value)
+    cfg.validate()
+    command = "sain train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
+    path = train(cfg, resume=args.resume, progress=not args.no_progress, command=command)
+    print(f"weights written to {path}")
+    return 0

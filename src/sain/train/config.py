@@ -1,0 +1,210 @@
+"""Training configuration: small TOML files read into typed dataclasses.
+
+A config file has the sections ``[model]``, ``[data]``, ``[loss]``, ``[optim]`` and
+``[run]``, each mapping onto the dataclass of the same name below; anything left out
+keeps the paper's default. Values can be overridden from the command line with
+``--set section.key=value`` (parsed as TOML values, never ``eval``-ed).
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """An invalid configuration file or override."""
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "sain"            # "sain" or "irn"
+    scale: int = 2
+    e_blocks: int | None = None   # SAIN: paper defaults when None (x2: 5, x4: 10)
+    v_blocks: int | None = None   # SAIN: (x2: 3, x4: 6)
+    gmm_components: int = 5       # SAIN
+    blocks_per_level: int = 8     # IRN
+
+    def build_kwargs(self) -> dict[str, Any]:
+        if self.arch == "sain":
+            return {"scale": self.scale, "e_blocks": self.e_blocks, "v_blocks": self.v_blocks,
+                    "gmm_components": self.gmm_components}
+        return {"scale": self.scale, "blocks_per_level": self.blocks_per_level}
+
+
+@dataclass
+class DataConfig:
+    train: str = "../shared/datasets/train"
+    val: str | None = None        # a folder; None: hold out `val_holdout` training images
+    val_holdout: int = 10
+    val_crop: int = 256           # centre crop of validation images (0: whole image)
+    patch: int = 128
+    batch: int = 16
+    workers: int = 2
+    cache: bool = True            # keep decoded images in memory
+
+
+@dataclass
+class LossConfig:
+    codec: str = "jpeg"           # real codec R for the targets: "jpeg" or "webp"
+    quality: int = 75             # QF of the real codec and the differentiable JPEG
+    lambda_fit: float | None = None  # weight of the LR terms; None: 4 (x2) or 16 (x4)
+    lambda_rec: float = 1.0
+    lambda_latent: float = 1.0    # IRN: weight of the latent distribution term
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_decay: float = 1e-5
+    clip_grad: float = 10.0
+    iters: int = 500_000
+    milestones: list[int] = field(default_factory=lambda: [100_000, 200_000, 300_000, 400_000])
+    gamma: float = 0.5
+
+
+@dataclass
+class RunConfig:
+    seed: int = 10
+    device: str = "cpu"
+    threads: int | None = None    # torch intra-op threads (None: torch's default)
+    amp: str = "auto"             # "auto" (bf16 on CPUs with AMX/AVX512-bf16, fp16 on CUDA), "bf16", "fp16", "none"
+    channels_last: bool = True
+    log_every: int = 10
+    ckpt_every: int = 200
+    val_every: int = 1000
+    out: str = "runs/sain"
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def validate(self) -> "TrainConfig":
+        m, d, l, o, r = self.model, self.data, self.loss, self.optim, self.run
+        checks = [
+            (m.arch in ("sain", "irn"), f"model.arch must be 'sain' or 'irn', got {m.arch!r}"),
+            (m.scale in (2, 4), f"model.scale must be 2 or 4, got {m.scale!r}"),
+            (d.patch > 0 and d.patch % (2 * m.scale) == 0,
+             f"data.patch must be a positive multiple of {2 * m.scale}, got {d.patch}"),
+            (d.batch >= 1, f"data.batch must be >= 1, got {d.batch}"),
+            (d.workers >= 0, "data.workers must be >= 0"),
+            (l.codec in ("jpeg", "webp"), f"loss.codec must be 'jpeg' or 'webp', got {l.codec!r}"),
+            (1 <= l.quality <= 100, f"loss.quality must be in 1..100, got {l.quality}"),
+            (o.lr > 0, "optim.lr must be > 0"),
+            (o.iters >= 1, "optim.iters must be >= 1"),
+            (r.amp in ("auto", "bf16", "fp16", "none"), f"run.amp must be auto|bf16|fp16|none, got {r.amp!r}"),
+            (r.log_every >= 1 and r.ckpt_every >= 1 and r.val_every >= 1, "run.*_every must be >= 1"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(msg)
+        return self
+
+    @property
+    def lambda_fit(self) -> float:
+        if self.loss.lambda_fit is not None:
+            return self.loss.lambda_fit
+        return 4.0 if self.model.scale == 2 else 16.0
+
+
+SECTIONS = {f.name: f.type for f in fields(TrainConfig)}
+
+
+def _section_class(name: str) -> type:
+    return {"model": ModelConfig, "data": DataConfig, "loss": LossConfig, "optim": OptimConfig,
+            "run": RunConfig}[name]
+
+
+def _coerce(cls: type, key: str, value: Any, where: str) -> Any:
+    names = {f.name: f for f in fields(cls)}
+    if key not in names:
+        raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(names)})")
+    default = getattr(cls(), key)
+    if isinstance(default, bool) and not isinstance(value, bool):
+        raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if default is not None and not isinstance(default, bool) and not isinstance(value, type(default)):
+        raise ConfigError(f"{where}: {key} must be {type(default).__name__}, got {value!r}")
+    return value
+
+
+def from_dict(raw: dict[str, Any], where: str = "config") -> TrainConfig:
+    """Build a :class:`TrainConfig` from a nested dict, rejecting unknown sections/keys."""
+    cfg = TrainConfig()
+    for section, values in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{where}: unknown section [{section}] (known: {', '.join(SECTIONS)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: [{section}] must be a table")
+        cls = _section_class(section)
+        obj = getattr(cfg, section)
+        for k, v in values.items():
+            setattr(obj, k, _coerce(cls, k, v, f"{where} [{section}]"))
+    return cfg
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a TOML config (``None``: the paper's defaults) and apply ``section.key=value`` overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file() and p.with_suffix(".toml").is_file():
+            p = p.with_suffix(".toml")
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            raw = tomllib.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{p}: invalid TOML ({e})") from None
+    cfg = from_dict(raw, where=str(path or "defaults"))
+    for ov in overrides or []:
+        apply_override(cfg, ov)
+    return cfg.validate()
+
+
+def apply_override(cfg: TrainConfig, text: str) -> None:
+    """Apply one ``section.key=value`` override (value parsed as a TOML value, or a bare string)."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    lhs, rhs = text.split("=", 1)
+    section, key = lhs.strip().split(".", 1)
+    if section not in SECTIONS:
+        raise ConfigError(f"override {text!r}: unknown section {section!r}")
+    try:
+        value = tomllib.loads(f"v = {rhs.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = rhs.strip()
+    if rhs.strip().lower() in ("none", "null"):
+        value = None
+    cls = _section_class(section)
+    if value is None:
+        names = {f.name for f in fields(cls)}
+        if key not in names:
+            raise ConfigError(f"override {text!r}: unknown key {key!r}")
+    else:
+        value = _coerce(cls, key, value, f"override {text!r}")
+    setattr(getattr(cfg, section), key, value)
+
+
+def replace(cfg: TrainConfig, **sections: dict[str, Any]) -> TrainConfig:
+    """A copy of ``cfg`` with some section fields replaced (``replace(cfg, run={"iters": 5})``)."""
+    new = dataclasses.replace(cfg, **{s: dataclasses.replace(getattr(cfg, s)) for s in SECTIONS})
+    for s, vals in sections.items():
+        for k, v in vals.items():
+            setattr(getattr(new, s), k, v)
+    return new

@@ -1,0 +1,361 @@
+"""The training loop: data, objective, Adam, schedule, checkpoints, validation, export.
+
+Single process by default; under ``torchrun`` (``WORLD_SIZE`` > 1) it runs
+DistributedDataParallel (NCCL on CUDA, gloo on CPU), each rank drawing its own shard of
+samples, rank 0 logging, validating and writing files.
+
+Files in ``run.out``:
+    checkpoint.pt      resumable state (model, optimiser, scheduler, RNG, step), atomic
+    best.safetensors   the weights with the best validation PSNR-Y so far
+    model.safetensors  the final weights (self-describing, read by sain.load_checkpoint)
+    log.csv            every logged step: loss terms, learning rate, iterations/s, val PSNR
+    config.toml        the resolved configuration
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+
+from ..checkpoint import build_model, save_weights
+from ..metrics import psnr
+from ..models import RescalingModel
+from ..pipeline import roundtrip
+from .config import TrainConfig
+from .data import PatchDataset, StepSampler, find_images, load_val_images, split_holdout
+from .objective import Objective
+
+log = logging.getLogger("sain.train")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised after a checkpoint was written on Ctrl-C / SIGTERM."""
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    if amp != "auto":
+        return amp
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if device.type == "cpu" and cpu_has_bf16() else "none"
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)
+
+
+def config_to_toml(cfg: TrainConfig) -> str:
+    lines = []
+    for section, values in cfg.to_dict().items():
+        lines.append(f"[{section}]")
+        for k, v in values.items():
+            if v is not None:
+                lines.append(f"{k} = {_toml_value(v)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+@torch.no_grad()
+def validate(model: RescalingModel, images: list[torch.Tensor], fmt: str, quality: int) -> float:
+    """Mean PSNR-Y (border = scale) of the full pipeline at one codec quality (seed 0)."""
+    was_training = model.training
+    model.eval()
+    vals = []
+    for img in images:
+        rt = roundtrip(model, img[None], fmt, quality, seed=0)
+        vals.append(psnr(rt.restored[0], img, crop_border=model.scale, y_channel=True))
+    model.train(was_training)
+    return sum(vals) / max(len(vals), 1)
+
+
+class Trainer:
+    """Runs one training configuration. ``Trainer(cfg).fit()`` returns the exported weights' path."""
+
+    def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True,
+                 command: str | None = None):
+        self.cfg = cfg.validate()
+        self.resume = resume
+        self.progress = progress
+        self.command = command or " ".join(sys.argv)
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.out = Path(cfg.run.out)
+        self._stop_signal: int | None = None
+
+    # -- set-up --------------------------------------------------------------------
+    def _device(self) -> torch.device:
+        dev = self.cfg.run.device
+        if dev.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise RuntimeError("--device cuda asked for, but CUDA is not available")
+            if self.world > 1:
+                return torch.device("cuda", self.local_rank)
+        return torch.device(dev)
+
+    def _init_distributed(self, device: torch.device) -> None:
+        if self.world > 1 and not dist.is_initialized():
+            backend = "nccl" if device.type == "cuda" else "gloo"
+            if device.type == "cuda":
+                torch.cuda.set_device(device)
+            dist.init_process_group(backend=backend)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def _signals(self):
+        def handler(signum, frame):
+            self._stop_signal = signum
+        old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old[sig] = signal.signal(sig, handler)
+            except ValueError:  # not in the main thread
+                pass
+        return old
+
+    # -- checkpoints ---------------------------------------------------------------
+    def _state(self, model, opt, sched, scaler, step: int, best: float) -> dict[str, Any]:
+        return {
+            "format": "sain-train-v1",
+            "step": step,
+            "best_psnr": best,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
+            "config": self.cfg.to_dict(),
+            "wall_time": self.wall_time,
+        }
+
+    def _export(self, model: RescalingModel, path: Path, step: int, **extra: Any) -> Path:
+        meta = {
+            "training_command": self.command,
+            "training_config": self.cfg.to_dict(),
+            "training_data": str(self.cfg.data.train),
+            "iterations": step,
+            "wall_time_s": round(self.wall_time, 1),
+            "hardware": f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
+                        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() and
+                           self.cfg.run.device.startswith("cuda") else ""),
+            "codec": self.cfg.loss.codec,
+            "quality": self.cfg.loss.quality,
+            **extra,
+        }
+        return save_weights(model, path, **meta)
+
+    # -- the loop ------------------------------------------------------------------
+    def fit(self) -> Path:
+        cfg = self.cfg
+        if cfg.run.threads:
+            torch.set_num_threads(cfg.run.threads)
+        device = self._device()
+        self._init_distributed(device)
+        amp = resolve_amp(cfg.run.amp, device)
+
+        paths = find_images(cfg.data.train)
+        train_paths, held_out = split_holdout(paths, 0 if cfg.data.val else cfg.data.val_holdout)
+        val_paths = find_images(cfg.data.val, "validation") if cfg.data.val else held_out
+        dataset = PatchDataset(train_paths, cfg.data.patch, cfg.model.scale, seed=cfg.run.seed,
+                               codec=cfg.loss.codec if cfg.model.arch == "sain" else None,
+                               quality=cfg.loss.quality, cache=cfg.data.cache)
+        val_images = load_val_images(val_paths, cfg.model.scale, cfg.data.val_crop) if self.main else []
+
+        torch.manual_seed(cfg.run.seed)
+        model = build_model(cfg.model.arch, **cfg.model.build_kwargs()).to(device)
+        if cfg.run.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
+                               weight_decay=cfg.optim.weight_decay)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.optim.milestones),
+                                                     gamma=cfg.optim.gamma)
+        scaler = torch.amp.GradScaler("cuda") if amp == "fp16" and device.type == "cuda" else None
+        step, best = 0, -math.inf
+        self.wall_time = 0.0
+        ckpt_path = self.out / "checkpoint.pt"
+        if self.resume:
+            if not ckpt_path.is_file():
+                raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
+            state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            if scaler is not None and state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["torch_rng"])
+            if state.get("cuda_rng") is not None and device.type == "cuda":
+                torch.cuda.set_rng_state(state["cuda_rng"])
+            step, best = int(state["step"]), float(state["best_psnr"])
+            self.wall_time = float(state.get("wall_time", 0.0))
+            if self.main:
+                log.info("resumed from %s at step %d", ckpt_path, step)
+        elif self.main and ckpt_path.exists():
+            raise FileExistsError(f"{ckpt_path} exists: pass --resume to continue that run, "
+                                  f"or choose another --out")
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.toml").write_text(config_to_toml(cfg))
+
+        objective = Objective(model, cfg.loss.codec, cfg.loss.quality, cfg.lambda_fit, cfg.loss.lambda_rec,
+                              cfg.loss.lambda_latent, amp=amp, channels_last=cfg.run.channels_last)
+        stepper: torch.nn.Module = objective
+        if self.world > 1:
+            stepper = torch.nn.parallel.DistributedDataParallel(
+                objective, device_ids=[device.index] if device.type == "cuda" else None)
+
+        loader = DataLoader(dataset, batch_size=cfg.data.batch,
+                            sampler=StepSampler(cfg.data.batch, step, self.rank, self.world),
+                            num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
+                            persistent_workers=False, prefetch_factor=4 if cfg.data.workers else None)
+        csv_file, writer, tb = None, None, None
+        new = False
+        if self.main:
+            new = not (self.out / "log.csv").exists()
+            csv_file = open(self.out / "log.csv", "a", newline="")
+            writer = csv.writer(csv_file)
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                tb = SummaryWriter(str(self.out / "tb"))
+            except Exception:  # noqa: BLE001 - TensorBoard is optional
+                tb = None
+        header_written = not new
+
+        old_handlers = self._signals()
+        bar = None
+        if self.main and self.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=cfg.optim.iters, initial=step, unit="it", dynamic_ncols=True, file=sys.stderr)
+        model.train()
+        t_last, n_last = time.time(), step
+        t_start = time.time() - self.wall_time
+        it = iter(loader)
+        interrupted = False
+        try:
+            while step < cfg.optim.iters:
+                batch = next(it)
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                terms = stepper(batch)
+                opt.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(terms["loss"]).backward()
+                    scaler.unscale_(opt)
+                else:
+                    terms["loss"].backward()
+                if cfg.optim.clip_grad > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
+                if scaler is not None:
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    opt.step()
+                sched.step()
+                step += 1
+                self.wall_time = time.time() - t_start
+                if not torch.isfinite(terms["loss"]):
+                    raise FloatingPointError(f"loss is {terms['loss'].item()} at step {step}")
+
+                val = None
+                if self.main and (step % cfg.run.val_every == 0 or step == cfg.optim.iters) and val_images:
+                    val = validate(model, val_images, cfg.loss.codec, cfg.loss.quality)
+                    if val > best:
+                        best = val
+                        self._export(model, self.out / "best.safetensors", step, val_psnr_y=round(val, 4))
+                    log.info("step %d: validation PSNR-Y %.3f dB (best %.3f)", step, val, best)
+                if self.main and (step % cfg.run.log_every == 0 or val is not None):
+                    now = time.time()
+                    its = (step - n_last) / max(now - t_last, 1e-9)
+                    t_last, n_last = now, step
+                    row = {"step": step, **{k: round(float(v), 5) for k, v in terms.items()},
+                           "lr": sched.get_last_lr()[0], "it_per_s": round(its, 4),
+                           "val_psnr_y": "" if val is None else round(val, 4)}
+                    if not header_written:
+                        writer.writerow(list(row))
+                        header_written = True
+                    writer.writerow(list(row.values()))
+                    csv_file.flush()
+                    if tb is not None:
+                        for k, v in terms.items():
+                            tb.add_scalar(f"loss/{k}", float(v), step)
+                        if val is not None:
+                            tb.add_scalar("val/psnr_y", val, step)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{float(terms['loss']):.1f}", rec=f"{float(terms['rec']):.1f}")
+                stop = self._stop_signal is not None
+                if self.world > 1:
+                    flag = torch.tensor([1.0 if stop else 0.0], device=device)
+                    dist.all_reduce(flag)
+                    stop = bool(flag.item() > 0)
+                if self.main and (step % cfg.run.ckpt_every == 0 or stop):
+                    atomic_torch_save(self._state(model, opt, sched, scaler, step, best), ckpt_path)
+                if stop:
+                    interrupted = True
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+            if csv_file is not None:
+                csv_file.close()
+            if tb is not None:
+                tb.close()
+            for sig, h in old_handlers.items():
+                signal.signal(sig, h)
+            del it
+        if interrupted:
+            if self.world > 1:
+                dist.barrier()
+            raise TrainingInterrupted(f"interrupted at step {step}; checkpoint saved to {ckpt_path} "
+                                      f"(continue with --resume)")
+        final = self.out / "model.safetensors"
+        if self.main:
+            atomic_torch_save(self._state(model, opt, sched, scaler, step, best), ckpt_path)
+            self._export(model, final, step, val_psnr_y=None if best == -math.inf else round(best, 4))
+        if self.world > 1:
+            dist.barrier()
+        return final
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command: str | None = None) -> Path:
+    """Train ``cfg``; returns the path of the exported final weights."""
+    return Trainer(cfg, resume=resume, progress=progress, command=command).fit()
