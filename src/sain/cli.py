@@ -13,7 +13,13 @@ import sys
 
 # name -> module in sain.commands defining add_arguments(parser) and run(args) -> int
 COMMANDS = {
+    "encode": "Downscale photos into small JPEG/WebP/AVIF thumbnails.",
+    "decode": "Restore full-resolution PNGs from thumbnails.",
+    "roundtrip": "Encode + decode a photo and compare with bicubic at the same bytes.",
+    "demo": "SAIN vs bicubic on the bundled sample photo at several qualities.",
+    "models": "List the bundled and known models.",
     "train": "Train SAIN or the IRN baseline on a folder of images.",
+    "eval": "Evaluate models on benchmark folders (the paper's protocol).",
 }
 
 

@@ -9,6 +9,14 @@
 3x3 convolutions, growth 32, LeakyReLU(0.2). Initialisation as the reference: Xavier
 normal scaled by 0.1 for conv1-4, zeros for conv5, so a fresh coupling is the identity.
 Parameter names (``conv1..conv5``) match the reference checkpoints.
+
+Speed: a convolution of a concatenation is the sum of the convolutions of its parts.
+The default (``fused``) forward therefore never concatenates feature maps: each new
+feature ``f_j`` is convolved once with the stacked slices of the weights of every later
+layer that reads it, and the partial sums are accumulated. Same parameters, same result
+(up to float rounding), but no growing ``torch.cat`` copies, which dominate the step on
+CPUs (with bf16 channels-last tensors ``cat`` is up to 10x slower than the convs it
+feeds). :meth:`DenseBlock.forward_concat` is the straightforward reference form.
 """
 from __future__ import annotations
 
@@ -35,7 +43,30 @@ class DenseBlock(nn.Module):
         nn.init.zeros_(self.conv5.weight)
         nn.init.zeros_(self.conv5.bias)
 
+    fused: bool = True
+
     def forward(self, x: Tensor) -> Tensor:
+        return self.forward_fused(x) if self.fused else self.forward_concat(x)
+
+    def forward_fused(self, x: Tensor) -> Tensor:
+        """Dense block without concatenations (see the module docstring)."""
+        convs = (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)
+        g, c = self.growth, self.c_in
+        acc: list[Tensor | None] = [None] * 5
+        feat, lo, hi = x, 0, c
+        for j in range(5):
+            weight = torch.cat([convs[k].weight[:, lo:hi] for k in range(j, 5)], 0) if j < 4 \
+                else convs[4].weight[:, lo:hi]
+            parts = F.conv2d(feat, weight, padding=1).split([convs[k].out_channels for k in range(j, 5)], 1)
+            for k, part in zip(range(j, 5), parts):
+                acc[k] = part if acc[k] is None else acc[k] + part
+            if j < 4:
+                feat = F.leaky_relu(acc[j] + convs[j].bias.view(1, -1, 1, 1), 0.2)
+                lo, hi = hi, hi + g
+        return acc[4] + self.conv5.bias.view(1, -1, 1, 1)
+
+    def forward_concat(self, x: Tensor) -> Tensor:
+        """The reference formulation with concatenations."""
         o1 = F.leaky_relu(self.conv1(x), 0.2)
         o2 = F.leaky_relu(self.conv2(torch.cat((x, o1), 1)), 0.2)
         o3 = F.leaky_relu(self.conv3(torch.cat((x, o1, o2), 1)), 0.2)

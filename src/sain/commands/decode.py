@@ -1,0 +1,59 @@
+"""``sain decode THUMB... -o OUTDIR``: thumbnails -> full-resolution PNGs."""
+from __future__ import annotations
+
+import argparse
+
+from ..zoo import DEFAULT_MODEL
+from .encode import add_common, finish, show_progress
+
+DESCRIPTION = f"""Restore full-resolution photos (PNG) from thumbnails made by 'sain encode'.
+
+The model and the original size are read from the thumbnail's metadata. For images
+from elsewhere (a plain JPEG), give --model and/or --scale (--model defaults to
+{DEFAULT_MODEL} then) and optionally --size; the size defaults to the thumbnail's
+size times the scale.
+
+examples:
+  sain decode thumbs/photo.jpg -o restored/         # restored/photo.png
+  sain decode thumbs/ -o restored/ --seed 1
+  sain decode other.jpg -o restored/ --model {DEFAULT_MODEL} --scale 2 --size 1001x667
+
+exit status: 0 ok, 1 some thumbnails failed (each named on stderr), 2 bad usage.
+"""
+
+
+def size(text: str) -> tuple[int, int]:
+    from ..api import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("thumbs", nargs="+", metavar="THUMB", help="thumbnail files or folders of them")
+    add_common(p, model_default=None)
+    p.add_argument("--seed", type=int, default=0, help="seed of the latent sample (default: 0)")
+    p.add_argument("--scale", type=int, choices=(2, 4, 8), help="expected scale (checked against the model)")
+    p.add_argument("--size", type=size, metavar="WxH", help="original size, for thumbnails without metadata")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import api
+    from ..cli import UsageError
+
+    model = None
+    if args.model is not None:
+        model = api.get_model(args.model)  # usage error (exit 2) before any work
+        if args.scale is not None and args.scale != model.scale:
+            raise UsageError(f"model {api.model_name(model)!r} is x{model.scale}, but --scale {args.scale} was given")
+    inputs = api.expand_inputs(args.thumbs)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    jobs, failures = api.plan_outputs(inputs, args.output_dir, "png", args.force)
+    failures += api.process_files(
+        jobs, lambda src, dst: api.decode_file(src, dst, model, args.seed, args.scale, args.size, args.force,
+                                               args.tile),
+        progress=show_progress(args), desc="decode",
+        report=None if args.quiet else (lambda r: print(r.summary())))
+    return finish("decode", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))

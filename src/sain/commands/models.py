@@ -1,0 +1,58 @@
+"""``sain models``: the bundled and known models."""
+from __future__ import annotations
+
+import argparse
+import json
+
+DESCRIPTION = """List the models of the zoo: scale, codec it was trained for, size of the weight
+file, measured quality (from the weight file's "eval" metadata) and whether the weights
+are bundled with this installation. Use a name with --model in the other commands.
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON (one object per model) instead of a table")
+
+
+def eval_summary(ev: object, limit: int = 3) -> str:
+    """A short text for the "eval" metadata: the first few numeric entries, PSNRs first."""
+    if not isinstance(ev, dict) or not ev:
+        return "-" if not ev else str(ev)[:40]
+    flat: list[tuple[str, float]] = []
+
+    def walk(d: dict, prefix: str) -> None:
+        for k, v in d.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict):
+                walk(v, key + " ")
+            elif isinstance(v, int | float) and not isinstance(v, bool):
+                flat.append((key, float(v)))
+
+    walk(ev, "")
+    flat.sort(key=lambda kv: "psnr" not in kv[0].lower())
+    return ", ".join(f"{k} {v:.4g}" for k, v in flat[:limit]) or "-"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..zoo import DEFAULT_MODEL, list_models, model_info
+
+    rows = []
+    for e in list_models():
+        info = model_info(e)
+        rows.append({"name": e.name, "arch": e.arch, "scale": e.scale, "codec": e.codec,
+                     "size_mb": round(e.path.stat().st_size / 1e6, 1) if e.available else None,
+                     "eval": info.get("eval"), "bundled": e.available, "default": e.name == DEFAULT_MODEL,
+                     "description": e.description})
+    if args.json:
+        for r in rows:
+            print(json.dumps(r, sort_keys=True))
+        return 0
+    head = f"{'name':<16}{'scale':>6}  {'codec':<6}{'size':>9}  {'bundled':<8} quality"
+    print(head)
+    for r in rows:
+        size = f"{r['size_mb']:.1f} MB" if r["size_mb"] is not None else "-"
+        name = r["name"] + (" *" if r["default"] else "")
+        print(f"{name:<16}{'x' + str(r['scale']):>6}  {r['codec']:<6}{size:>9}  "
+              f"{'yes' if r['bundled'] else 'no':<8} {eval_summary(r['eval'])}")
+    print("\n* default model. Any weight file or reference checkpoint also works: --model PATH.")
+    return 0
