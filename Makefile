@@ -23,7 +23,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
 demo: $(STAMP)
-	$(VENV)/bin/sain demo
+	$(VENV)/bin/sain demo --force
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

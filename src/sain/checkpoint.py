@@ -121,11 +121,21 @@ def load_state_dict_file(path: str | os.PathLike) -> tuple[dict[str, Tensor], di
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
-        msg = str(e).splitlines()[0][:120] if str(e) else e.__class__.__name__
-        raise CheckpointError(f"{p}: not a readable checkpoint ({msg})") from None
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            why = "it contains pickled code or objects, which are never loaded"
+        else:
+            why = "not a PyTorch or safetensors file"
+        raise CheckpointError(f"{p}: not a readable checkpoint ({why})") from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{p}: not a state dict (found {type(obj).__name__})")
     return _strip(obj), {}
+
+
+def _infer(sd: Mapping[str, Tensor], source: str) -> tuple[str, dict[str, Any]]:
+    try:
+        return infer_reference_config(sd)
+    except CheckpointError as e:
+        raise CheckpointError(f"{source}: {e}") from None
 
 
 def model_from_state_dict(sd: Mapping[str, Tensor], meta: Mapping[str, str] | None = None,
@@ -139,7 +149,7 @@ def model_from_state_dict(sd: Mapping[str, Tensor], meta: Mapping[str, str] | No
             raise CheckpointError(f"{source}: metadata 'config' is not JSON") from None
         arch = meta["arch"]
     else:
-        arch, config = infer_reference_config(sd)
+        arch, config = _infer(sd, source)
     model = build_model(arch, **config)
     sd = to_reference_state_dict(sd, arch)
     expected = model.state_dict()

@@ -76,6 +76,17 @@ class SAIN(RescalingModel):
             logdet = logdet + ld
         return (out, lr, logdet) if return_logdet else (out, lr)
 
+    def downscale(self, hr: Tensor) -> Tensor:
+        """HR -> the LR to send: Haar and E-blocks only (the V-blocks do not change it)."""
+        self._check_hr(hr)
+        out = hr
+        for op in self.haar_operations:
+            out, _ = op(out)
+        lr = out[:, :3]
+        for op in self.down_operations:
+            out, lr, _ = op(out)
+        return lr
+
     def inverse(self, y: Tensor, return_logdet: bool = False):
         """``y`` (N, 3*s^2, h, w) -> ``(x, lr)``: HR and the recovered high-quality LR."""
         self._check_y(y)
