@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 
 DESCRIPTION = """Train SAIN (or the IRN baseline) with the paper's recipe.
 
@@ -34,6 +33,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+FLAGS = ("data", "val_data", "out", "iters", "batch", "patch", "device", "threads", "workers")
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The ``sain train ...`` command these arguments stand for (stored in the weights' metadata).
+
+    Rebuilt from the parsed arguments rather than read from ``sys.argv``, which belongs to
+    the caller when ``sain.cli.main([...])`` is called from Python (a test, a notebook).
+    """
+    parts = ["sain", "train", args.config]
+    for flag in FLAGS:
+        value = getattr(args, flag)
+        if value is not None:
+            parts += [f"--{flag.replace('_', '-')}", str(value)]
+    for ov in args.overrides:
+        parts += ["--set", ov]
+    if args.resume:
+        parts.append("--resume")
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..train import load_config, train
 
@@ -46,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             setattr(getattr(cfg, section), key, value)
     cfg.validate()
-    command = "sain train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
-    path = train(cfg, resume=args.resume, progress=not args.no_progress, command=command)
+    path = train(cfg, resume=args.resume, progress=not args.no_progress, command=command_line(args))
     print(f"weights written to {path}")
     return 0

@@ -127,20 +127,53 @@ def _section_class(name: str) -> type:
             "run": RunConfig}[name]
 
 
+_TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _declared_type(cls: type, key: str) -> tuple[type | None, type | None]:
+    """``(type, element type)`` of a field from its annotation: ``int | None`` -> ``(int, None)``,
+    ``list[int]`` -> ``(list, int)``. (Annotations are strings here: ``from __future__``.)"""
+    ann = str({f.name: f.type for f in fields(cls)}[key])
+    for part in (p.strip() for p in ann.split("|")):
+        if part in _TYPE_NAMES:
+            return _TYPE_NAMES[part], None
+        if part.startswith("list[") and part.endswith("]"):
+            return list, _TYPE_NAMES.get(part[5:-1])
+    return None, None
+
+
+def _coerce_scalar(expected: type, value: Any) -> Any:
+    """``value`` as ``expected`` (int -> float, integral float -> int), or ``None`` if it is not one."""
+    if expected is bool:
+        return value if isinstance(value, bool) else None
+    if isinstance(value, bool):  # a bool is an int to Python, never a number here
+        return None
+    if expected is float and isinstance(value, (int, float)):
+        return float(value)
+    if expected is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, expected) else None
+
+
 def _coerce(cls: type, key: str, value: Any, where: str) -> Any:
     names = {f.name: f for f in fields(cls)}
     if key not in names:
         raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(names)})")
-    default = getattr(cls(), key)
-    if isinstance(default, bool) and not isinstance(value, bool):
-        raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if default is not None and not isinstance(default, bool) and not isinstance(value, type(default)):
-        raise ConfigError(f"{where}: {key} must be {type(default).__name__}, got {value!r}")
-    return value
+    expected, element = _declared_type(cls, key)
+    if expected is None:
+        return value
+    if expected is list:
+        if not isinstance(value, list) or (element is not None and any(
+                _coerce_scalar(element, v) is None for v in value)):
+            what = f"a list of {element.__name__}" if element else "a list"
+            raise ConfigError(f"{where}: {key} must be {what}, got {value!r}")
+        return [_coerce_scalar(element, v) for v in value] if element else value
+    out = _coerce_scalar(expected, value)
+    if out is None:
+        if expected is bool:
+            raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+        raise ConfigError(f"{where}: {key} must be {expected.__name__}, got {value!r}")
+    return out
 
 
 def from_dict(raw: dict[str, Any], where: str = "config") -> TrainConfig:

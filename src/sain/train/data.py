@@ -92,7 +92,7 @@ class PatchDataset(Dataset):
         if rng.random() < 0.5:
             crop = crop[::-1]
         crop = np.rot90(crop, int(rng.integers(4)))
-        hr = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float() / 255.0
+        hr = torch.from_numpy(crop.copy()).permute(2, 0, 1).float() / 255.0  # (decoded arrays are read-only)
         lr_ref = bicubic_down(hr, self.scale)
         out = {"hr": hr, "lr_ref": lr_ref}
         if self.codec:
@@ -135,7 +135,7 @@ def load_val_images(paths: list[Path], scale: int, crop: int = 0) -> list[Tensor
     """Validation images as (3, H, W) tensors, centre-cropped to ``crop`` and to a multiple of the scale."""
     out = []
     for p in paths:
-        img = torch.from_numpy(read_image_u8(p)).permute(2, 0, 1).float() / 255.0
+        img = torch.from_numpy(read_image_u8(p).copy()).permute(2, 0, 1).float() / 255.0
         _, h, w = img.shape
         if crop:
             h2, w2 = min(h, crop), min(w, crop)

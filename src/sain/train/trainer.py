@@ -10,6 +10,8 @@ Files in ``run.out``:
     model.safetensors  the final weights (self-describing, read by sain.load_checkpoint)
     log.csv            every logged step: loss terms, learning rate, iterations/s, val PSNR
     config.toml        the resolved configuration
+    rank{r}.pt         only with the env var SAIN_DUMP_RANK_WEIGHTS set: every rank's final
+                       state dict (a debug hook to check that DDP replicas stay identical)
 """
 from __future__ import annotations
 
@@ -241,13 +243,20 @@ class Trainer:
                               cfg.loss.lambda_latent, amp=amp, channels_last=cfg.run.channels_last)
         stepper: torch.nn.Module = objective
         if self.world > 1:
+            # The only buffers are the constant Haar filters: nothing to broadcast every step
+            # (and gloo's per-step buffer broadcast fails on channels_last buffers).
             stepper = torch.nn.parallel.DistributedDataParallel(
-                objective, device_ids=[device.index] if device.type == "cuda" else None)
+                objective, device_ids=[device.index] if device.type == "cuda" else None,
+                broadcast_buffers=False)
 
+        # A generator of its own: without one, iter(loader) draws its base seed from the
+        # global RNG, which a resumed run has just restored -- and would then drift from
+        # the uninterrupted run by one draw. (Samples depend on (seed, index) only.)
         loader = DataLoader(dataset, batch_size=cfg.data.batch,
                             sampler=StepSampler(cfg.data.batch, step, self.rank, self.world),
                             num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
-                            persistent_workers=False, prefetch_factor=4 if cfg.data.workers else None)
+                            persistent_workers=False, prefetch_factor=4 if cfg.data.workers else None,
+                            generator=torch.Generator().manual_seed(cfg.run.seed))
         csv_file, writer, tb = None, None, None
         new = False
         if self.main:
@@ -306,7 +315,7 @@ class Trainer:
                     now = time.time()
                     its = (step - n_last) / max(now - t_last, 1e-9)
                     t_last, n_last = now, step
-                    row = {"step": step, **{k: round(float(v), 5) for k, v in terms.items()},
+                    row = {"step": step, **{k: round(float(v.detach()), 5) for k, v in terms.items()},
                            "lr": sched.get_last_lr()[0], "it_per_s": round(its, 4),
                            "val_psnr_y": "" if val is None else round(val, 4)}
                     if not header_written:
@@ -316,12 +325,13 @@ class Trainer:
                     csv_file.flush()
                     if tb is not None:
                         for k, v in terms.items():
-                            tb.add_scalar(f"loss/{k}", float(v), step)
+                            tb.add_scalar(f"loss/{k}", float(v.detach()), step)
                         if val is not None:
                             tb.add_scalar("val/psnr_y", val, step)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{float(terms['loss']):.1f}", rec=f"{float(terms['rec']):.1f}")
+                    bar.set_postfix(loss=f"{float(terms['loss'].detach()):.1f}",
+                                    rec=f"{float(terms['rec'].detach()):.1f}")
                 stop = self._stop_signal is not None
                 if self.world > 1:
                     flag = torch.tensor([1.0 if stop else 0.0], device=device)
@@ -351,6 +361,11 @@ class Trainer:
         if self.main:
             atomic_torch_save(self._state(model, opt, sched, scaler, step, best), ckpt_path)
             self._export(model, final, step, val_psnr_y=None if best == -math.inf else round(best, 4))
+        if os.environ.get("SAIN_DUMP_RANK_WEIGHTS"):
+            # Debug hook (tests/test_train.py): every rank saves its final weights as
+            # out/rank{r}.pt, so that a test can check that the DDP replicas agree.
+            self.out.mkdir(parents=True, exist_ok=True)
+            torch.save(model.state_dict(), self.out / f"rank{self.rank}.pt")
         if self.world > 1:
             dist.barrier()
         return final

@@ -1,0 +1,300 @@
+"""Training-step throughput of SAIN x2 on the CPU: a plain fp32 step against the project's step.
+
+Two versions of the *same* training step (SAIN_SPEC section 4: forward, D(Q(LR)), GMM
+sample, inverse, the five loss terms, backward, gradient clipping at 10, Adam), on the
+paper's x2 model (5 E-blocks + 3 V-blocks), batch 8, 96 px crops (the CPU recipe of
+``configs/sain_x2_jpeg_cpu.toml``):
+
+    (a) straightforward fp32   contiguous NCHW weights and tensors, no autocast, dense blocks
+                               as conv(cat(...)) (when the project also has a fused form),
+                               both real-codec calls (R(LR_ref), R(Q(LR))) inline on the path
+    (b) the project's step     autocast bf16 (when the CPU has AVX512-bf16 / AMX, else fp32),
+                               channels_last, the project's default dense-block forward,
+                               R(Q(LR)) in a worker thread overlapping the inverse pass,
+                               R(LR_ref) precomputed (the data loader workers do it in the
+                               real trainer, off the training step)
+
+Both are built from :class:`sain.train.Objective` (``amp``, ``channels_last``, the
+dense-block form and whether its codec thread is used are the only differences), start
+from the same initial weights and time the same random batch. After ``--warmup`` steps
+each, ``--steps`` rounds alternate (a) and (b) step by step, so background load hits both
+alike.
+
+Then a quality check: from the same initial weights, ``--quality-steps`` (K) steps of (a)
+and of (b) on the same fixed stream of batches and latent samples; it reports both loss
+trajectories and the relative difference of the final rec loss (mean of the last 5 steps),
+which should stay within ``--tolerance``.
+
+Results go to ``benchmarks/results/train_step_<host>_<date>.{json,md}`` (``--out``).
+
+    python benchmarks/bench_train_step.py                 # the real measurement (idle machine)
+    python benchmarks/bench_train_step.py --steps 2       # a quick check that it runs
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from sain.codecs import codec_roundtrip
+from sain.imaging import bicubic_down
+from sain.models import SAIN
+from sain.models.subnet import DenseBlock
+from sain.train import Objective
+from sain.train.trainer import cpu_has_bf16
+
+TERMS = ("fit1", "fit2", "rel", "reg", "rec", "loss")
+
+
+# -- environment ---------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(threads: int) -> dict:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "host": socket.gethostname(),
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "cpu_bf16": cpu_has_bf16(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": threads,
+        "loadavg_1_5_15": [round(x, 2) for x in load] if load else None,
+    }
+
+
+# -- data ----------------------------------------------------------------------------
+def smooth_batch(n: int, patch: int, seed: int) -> torch.Tensor:
+    """(n, 3, patch, patch) random but image-like HR crops in [0, 1] (smooth noise + texture)."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, 3, patch // 8, patch // 8, generator=g)
+    hr = F.interpolate(coarse, size=(patch, patch), mode="bicubic", align_corners=False)
+    hr = hr + 0.02 * torch.randn(hr.shape, generator=g)
+    return (torch.round(hr.clamp(0, 1) * 255) / 255).contiguous()
+
+
+def make_batch(hr: torch.Tensor, with_codec_target: bool) -> dict[str, torch.Tensor]:
+    batch = {"hr": hr, "lr_ref": bicubic_down(hr, 2)}
+    if with_codec_target:  # what the loader workers hand the project's step
+        batch["lr_ref_codec"] = codec_roundtrip(batch["lr_ref"], "jpeg", 75)[0]
+    return batch
+
+
+# -- the two steps -------------------------------------------------------------------
+class Step:
+    """One variant: model + objective + Adam; ``step(batch) -> {term: float}``."""
+
+    def __init__(self, name: str, init: dict[str, torch.Tensor], amp: str, channels_last: bool,
+                 codec_thread: bool, baseline: bool, lr: float = 2e-4):
+        self.name, self.amp, self.channels_last, self.codec_thread = name, amp, channels_last, codec_thread
+        self.model = SAIN(scale=2)
+        self.model.load_state_dict(init)
+        # Dense blocks: the baseline uses the textbook form (conv of torch.cat) when the
+        # project also has a faster one (DenseBlock.forward_concat next to a fused forward).
+        self.dense_block = "default"
+        if hasattr(DenseBlock, "forward_concat") and hasattr(DenseBlock, "fused"):
+            self.dense_block = "fused" if not baseline else "concat"
+            for m in self.model.modules():
+                if isinstance(m, DenseBlock):
+                    m.fused = not baseline
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.objective = Objective(self.model, "jpeg", 75, lambda_fit=4.0, amp=amp,
+                                   channels_last=channels_last)
+        if not codec_thread:
+            self.objective._pool = None  # R(Q(LR)) inline, on the critical path
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=1e-5)
+
+    def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        terms = self.objective(batch)
+        self.opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 10.0)
+        self.opt.step()
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    def describe(self) -> dict:
+        return {"amp": self.amp, "memory_format": "channels_last" if self.channels_last else "NCHW",
+                "dense_block": self.dense_block,
+                "codec": "R(Q(LR)) in a thread, R(LR_ref) by the loader" if self.codec_thread
+                else "both R() inline"}
+
+
+def time_steps(a: Step, b: Step, batch_a, batch_b, warmup: int, steps: int) -> dict[str, list[float]]:
+    for _ in range(warmup):
+        a.step(batch_a)
+        b.step(batch_b)
+    times: dict[str, list[float]] = {a.name: [], b.name: []}
+    for i in range(steps):  # interleaved, alternating which goes first
+        order = [(a, batch_a), (b, batch_b)] if i % 2 == 0 else [(b, batch_b), (a, batch_a)]
+        for variant, batch in order:
+            torch.manual_seed(1234 + i)  # the same latent sample for both
+            t0 = time.perf_counter()
+            variant.step(batch)
+            times[variant.name].append(time.perf_counter() - t0)
+        print(f"  round {i + 1}/{steps}: (a) {times[a.name][-1]:.3f} s   (b) {times[b.name][-1]:.3f} s",
+              flush=True)
+    return times
+
+
+def quality_run(variant: Step, k: int, batch_size: int, patch: int, seed: int,
+                codec_target: bool) -> list[dict[str, float]]:
+    out = []
+    for i in range(k):
+        batch = make_batch(smooth_batch(batch_size, patch, seed + 1000 + i), codec_target)
+        torch.manual_seed(seed + i)  # the same latent samples for both variants
+        out.append(variant.step(batch))
+    return out
+
+
+# -- reporting -----------------------------------------------------------------------
+def summarize(times: list[float]) -> dict:
+    med = statistics.median(times)
+    return {"median_s": round(med, 4), "mean_s": round(statistics.fmean(times), 4),
+            "min_s": round(min(times), 4), "it_per_s": round(1.0 / med, 4),
+            "times_s": [round(t, 4) for t in times]}
+
+
+def markdown(res: dict) -> str:
+    env, cfg, sp, q = res["environment"], res["config"], res["speed"], res["quality"]
+    lines = [
+        "# SAIN x2 training step: fp32 baseline vs the project's step",
+        "",
+        f"- {env['date']} on `{env['host']}`: {env['cpu']} ({env['logical_cpus']} logical CPUs, "
+        f"bf16: {env['cpu_bf16']}), torch {env['torch']}, {env['threads']} threads, "
+        f"load average {env['loadavg_1_5_15']}",
+        f"- model SAIN x2 ({cfg['params']:,} parameters), batch {cfg['batch']}, {cfg['patch']} px crops, "
+        f"JPEG QF 75; {cfg['warmup']} warm-up steps, then {cfg['steps']} interleaved rounds",
+        "",
+        "| variant | amp | memory format | dense blocks | real codec | median s/step | it/s | speed-up |",
+        "|---|---|---|---|---|---:|---:|---:|",
+    ]
+    for key in ("a", "b"):
+        v = sp[key]
+        lines.append(f"| ({key}) {v['name']} | {v['amp']} | {v['memory_format']} | {v['dense_block']} | "
+                     f"{v['codec']} | "
+                     f"{v['median_s']:.3f} | {v['it_per_s']:.3f} | "
+                     f"{round(sp['a']['median_s'] / v['median_s'], 3):.2f}x |")
+    if not q.get("steps"):
+        return "\n".join(lines) + "\n"
+    lines += [
+        "",
+        f"## Training quality: {q['steps']} steps from the same init on the same data stream",
+        "",
+        f"Final rec loss (mean of the last {q['last_n']} steps): (a) {q['final_rec_a']:.2f}, "
+        f"(b) {q['final_rec_b']:.2f}, relative difference {100 * q['final_rec_rel_diff']:.2f} % "
+        f"(tolerance {100 * q['tolerance']:.1f} %: **{'ok' if q['ok'] else 'EXCEEDED'}**). "
+        f"Largest per-step relative difference of the total loss: {100 * q['max_step_loss_rel_diff']:.2f} %.",
+        "",
+        "| step | loss (a) | loss (b) | rec (a) | rec (b) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    k = q["steps"]
+    for i in sorted({0, 1, 2, 4, 9, 14, 19, 24, 29, k - 1} & set(range(k))):
+        ta, tb = q["trajectory_a"][i], q["trajectory_b"][i]
+        lines.append(f"| {i + 1} | {ta['loss']:.1f} | {tb['loss']:.1f} | {ta['rec']:.1f} | {tb['rec']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=5, help="timed rounds (one step of each variant per round)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps of each variant first")
+    p.add_argument("--quality-steps", type=int, default=30, help="K, steps of the quality check (0: skip)")
+    p.add_argument("--tolerance", type=float, default=0.05, help="allowed relative final-rec difference")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--patch", type=int, default=96)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--amp", choices=["auto", "bf16", "none"], default="auto",
+                   help="autocast of variant (b); auto: bf16 when the CPU supports it")
+    p.add_argument("--seed", type=int, default=10)
+    p.add_argument("--out", default=str(Path(__file__).parent / "results"), help="folder for the results")
+    args = p.parse_args(argv)
+    if args.patch % 4:
+        p.error("--patch must be a multiple of 4")
+
+    torch.set_num_threads(args.threads)
+    amp_b = ("bf16" if cpu_has_bf16() else "none") if args.amp == "auto" else args.amp
+    env = environment(args.threads)
+    print(f"{env['cpu']}, torch {env['torch']}, {args.threads} threads, variant (b) amp={amp_b}, "
+          f"load average {env['loadavg_1_5_15']}", flush=True)
+
+    torch.manual_seed(args.seed)
+    init = copy.deepcopy(SAIN(scale=2).state_dict())
+    params = sum(v.numel() for v in SAIN(scale=2).parameters())
+
+    # -- speed ---------------------------------------------------------------------
+    hr = smooth_batch(args.batch, args.patch, args.seed)
+    batch_a, batch_b = make_batch(hr, False), make_batch(hr, True)
+    a = Step("fp32 baseline", init, amp="none", channels_last=False, codec_thread=False, baseline=True)
+    b = Step("project step", init, amp=amp_b, channels_last=True, codec_thread=True, baseline=False)
+    print(f"timing: {args.warmup} warm-up + {args.steps} interleaved steps each", flush=True)
+    times = time_steps(a, b, batch_a, batch_b, args.warmup, args.steps)
+    speed = {"a": {"name": a.name, **a.describe(), **summarize(times[a.name])},
+             "b": {"name": b.name, **b.describe(), **summarize(times[b.name])}}
+    speed["speedup"] = round(speed["a"]["median_s"] / speed["b"]["median_s"], 3)
+    print(f"(a) {speed['a']['it_per_s']:.3f} it/s   (b) {speed['b']['it_per_s']:.3f} it/s   "
+          f"speed-up {speed['speedup']:.2f}x", flush=True)
+
+    # -- quality -------------------------------------------------------------------
+    k = args.quality_steps
+    quality: dict = {"steps": k}
+    if k > 0:
+        print(f"quality: {k} steps of (a) fp32 and of (b) {amp_b} from the same init", flush=True)
+        qa = quality_run(Step("a", init, "none", channels_last=False, codec_thread=False, baseline=True),
+                         k, args.batch, args.patch, args.seed, codec_target=False)
+        qb = quality_run(Step("b", init, amp_b, channels_last=True, codec_thread=True, baseline=False),
+                         k, args.batch, args.patch, args.seed, codec_target=True)
+        last_n = min(5, k)
+        rec_a = statistics.fmean(t["rec"] for t in qa[-last_n:])
+        rec_b = statistics.fmean(t["rec"] for t in qb[-last_n:])
+        rel = abs(rec_b - rec_a) / abs(rec_a)
+        step_rel = max(abs(tb["loss"] - ta["loss"]) / abs(ta["loss"]) for ta, tb in zip(qa, qb))
+        quality.update(last_n=last_n, final_rec_a=rec_a, final_rec_b=rec_b, final_rec_rel_diff=rel,
+                       max_step_loss_rel_diff=step_rel, tolerance=args.tolerance, ok=rel <= args.tolerance,
+                       trajectory_a=qa, trajectory_b=qb)
+        print("step   loss(a)    loss(b)    rec(a)    rec(b)")
+        for i, (ta, tb) in enumerate(zip(qa, qb)):
+            print(f"{i + 1:4d} {ta['loss']:9.2f} {tb['loss']:9.2f} {ta['rec']:9.2f} {tb['rec']:9.2f}")
+        print(f"final rec (mean of last {last_n}): (a) {rec_a:.2f}  (b) {rec_b:.2f}  "
+              f"relative difference {100 * rel:.2f} % -> {'ok' if rel <= args.tolerance else 'EXCEEDED'}")
+
+    res = {"environment": env,
+           "config": {"model": "SAIN x2 (5 E + 3 V blocks)", "params": params, "batch": args.batch,
+                      "patch": args.patch, "warmup": args.warmup, "steps": args.steps, "amp_b": amp_b,
+                      "seed": args.seed, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])},
+           "speed": speed, "quality": quality}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    host = re.sub(r"[^A-Za-z0-9_.-]+", "-", env["host"])[:40] or "host"
+    stem = f"train_step_{host}_{_dt.datetime.now():%Y%m%d-%H%M}"
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(markdown(res))
+    print(f"results written to {out / stem}.json and .md")
+    return 0 if quality.get("ok", True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
