@@ -448,3 +448,21 @@ class TestGaussianMixture:
         gmm = GaussianMixture(5)
         z = gmm.sample((2, 3), generator=torch.Generator().manual_seed(0), dtype=DT)
         assert z.dtype == DT
+
+
+@pytest.mark.parametrize("c_in,c_out", [(9, 3), (3, 9), (45, 3)])
+def test_dense_block_fused_equals_concatenating_form(c_in: int, c_out: int) -> None:
+    """The concatenation-free forward is the same function as the reference formulation."""
+    from sain.models.subnet import DenseBlock
+
+    torch.manual_seed(0)
+    block = DenseBlock(c_in, c_out).double()
+    for p in block.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    x = torch.randn(2, c_in, 7, 9, dtype=torch.float64, requires_grad=True)
+    fused = block.forward_fused(x)
+    ref = block.forward_concat(x)
+    assert torch.allclose(fused, ref, atol=1e-12)
+    g1, = torch.autograd.grad(fused.sum(), x)
+    g2, = torch.autograd.grad(ref.sum(), x)
+    assert torch.allclose(g1, g2, atol=1e-12)

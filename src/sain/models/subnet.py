@@ -49,21 +49,29 @@ class DenseBlock(nn.Module):
         return self.forward_fused(x) if self.fused else self.forward_concat(x)
 
     def forward_fused(self, x: Tensor) -> Tensor:
-        """Dense block without concatenations (see the module docstring)."""
+        """Dense block without concatenations (see the module docstring).
+
+        The first convolution (of ``x``) carries the biases of all five layers, so the
+        partial sums start from them and no separate bias additions are needed.
+        """
         convs = (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)
-        g, c = self.growth, self.c_in
-        acc: list[Tensor | None] = [None] * 5
-        feat, lo, hi = x, 0, c
+        widths = [conv.out_channels for conv in convs]
+        acc: list[Tensor] = []
+        feat, lo, hi = x, 0, self.c_in
         for j in range(5):
             weight = torch.cat([convs[k].weight[:, lo:hi] for k in range(j, 5)], 0) if j < 4 \
-                else convs[4].weight[:, lo:hi]
-            parts = F.conv2d(feat, weight, padding=1).split([convs[k].out_channels for k in range(j, 5)], 1)
-            for k, part in zip(range(j, 5), parts):
-                acc[k] = part if acc[k] is None else acc[k] + part
+                else self.conv5.weight[:, lo:hi]
+            bias = torch.cat([conv.bias for conv in convs], 0) if j == 0 else None
+            parts = F.conv2d(feat, weight, bias, padding=1).split(widths[j:], 1)
+            if j == 0:
+                acc = list(parts)
+            else:
+                for k, part in zip(range(j, 5), parts):
+                    acc[k] = acc[k] + part
             if j < 4:
-                feat = F.leaky_relu(acc[j] + convs[j].bias.view(1, -1, 1, 1), 0.2)
-                lo, hi = hi, hi + g
-        return acc[4] + self.conv5.bias.view(1, -1, 1, 1)
+                feat = F.leaky_relu(acc[j], 0.2)
+                lo, hi = hi, hi + self.growth
+        return acc[4]
 
     def forward_concat(self, x: Tensor) -> Tensor:
         """The reference formulation with concatenations."""
