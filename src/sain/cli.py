@@ -19,6 +19,7 @@ COMMANDS = {
     "demo": "SAIN vs bicubic on the bundled sample photo at several qualities.",
     "models": "List the bundled and known models.",
     "train": "Train SAIN or the IRN baseline on a folder of images.",
+    "pack": "Pack a training checkpoint into a portable state file (to resume elsewhere).",
     "eval": "Evaluate models on benchmark folders (the paper's protocol).",
 }
 

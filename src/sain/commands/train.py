@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--workers", type=int, help="data loader worker processes")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--resume-from", metavar="STATE",
+                   help="start the run in a fresh --out from a packed state (see 'sain pack')")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config value (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -51,6 +53,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--set", ov]
     if args.resume:
         parts.append("--resume")
+    if args.resume_from:
+        parts += ["--resume-from", args.resume_from]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -66,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             setattr(getattr(cfg, section), key, value)
     cfg.validate()
-    path = train(cfg, resume=args.resume, progress=not args.no_progress, command=command_line(args))
+    if args.resume and args.resume_from:
+        raise ValueError("use either --resume or --resume-from, not both")
+    path = train(cfg, resume=args.resume, progress=not args.no_progress, command=command_line(args),
+                 resume_from=args.resume_from)
     print(f"weights written to {path}")
     return 0

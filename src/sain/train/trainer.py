@@ -112,9 +112,10 @@ class Trainer:
     """Runs one training configuration. ``Trainer(cfg).fit()`` returns the exported weights' path."""
 
     def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True,
-                 command: str | None = None):
+                 command: str | None = None, resume_from: str | os.PathLike | None = None):
         self.cfg = cfg.validate()
         self.resume = resume
+        self.resume_from = Path(resume_from) if resume_from else None
         self.progress = progress
         self.command = command or " ".join(sys.argv)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -216,10 +217,18 @@ class Trainer:
         step, best = 0, -math.inf
         self.wall_time = 0.0
         ckpt_path = self.out / "checkpoint.pt"
-        if self.resume:
-            if not ckpt_path.is_file():
-                raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
-            state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if self.resume_from is not None and ckpt_path.exists():
+            raise FileExistsError(f"{ckpt_path} exists: --resume-from starts a run in a fresh --out")
+        if self.resume or self.resume_from is not None:
+            if self.resume_from is not None:
+                from .portable import unpack
+                state = unpack(self.resume_from)
+                ckpt_path_read = self.resume_from
+            else:
+                if not ckpt_path.is_file():
+                    raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
+                state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+                ckpt_path_read = ckpt_path
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
@@ -231,7 +240,7 @@ class Trainer:
             step, best = int(state["step"]), float(state["best_psnr"])
             self.wall_time = float(state.get("wall_time", 0.0))
             if self.main:
-                log.info("resumed from %s at step %d", ckpt_path, step)
+                log.info("resumed from %s at step %d", ckpt_path_read, step)
         elif self.main and ckpt_path.exists():
             raise FileExistsError(f"{ckpt_path} exists: pass --resume to continue that run, "
                                   f"or choose another --out")
@@ -371,6 +380,12 @@ class Trainer:
         return final
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command: str | None = None) -> Path:
-    """Train ``cfg``; returns the path of the exported final weights."""
-    return Trainer(cfg, resume=resume, progress=progress, command=command).fit()
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command: str | None = None,
+          resume_from: str | os.PathLike | None = None) -> Path:
+    """Train ``cfg``; returns the path of the exported final weights.
+
+    ``resume`` continues the run in ``cfg.run.out`` from its ``checkpoint.pt``;
+    ``resume_from`` starts the run in a fresh ``cfg.run.out`` from a packed state
+    (:mod:`sain.train.portable`).
+    """
+    return Trainer(cfg, resume=resume, progress=progress, command=command, resume_from=resume_from).fit()
