@@ -10,7 +10,6 @@
 from .api import (ThumbnailInfo, decode_file, decode_image, encode_file, encode_image, read_info,
                   roundtrip_file, roundtrip_image)
 from .checkpoint import CheckpointError, load_checkpoint, save_weights
-from .evaluate import evaluate
 from .models import IRN, SAIN, RescalingModel
 from .tiling import tiled_downscale, tiled_upscale
 from .zoo import list_models, load_model
@@ -18,5 +17,5 @@ from .zoo import list_models, load_model
 __version__ = "0.1.0"
 __all__ = ["SAIN", "IRN", "RescalingModel", "load_checkpoint", "save_weights", "CheckpointError",
            "load_model", "list_models", "encode_file", "decode_file", "encode_image", "decode_image",
-           "roundtrip_file", "roundtrip_image", "read_info", "ThumbnailInfo", "evaluate",
+           "roundtrip_file", "roundtrip_image", "read_info", "ThumbnailInfo",
            "tiled_downscale", "tiled_upscale", "__version__"]
