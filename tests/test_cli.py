@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 import sain
+import sain.codecs.real
 from sain import api
 from sain.cli import main
 from sain.codecs import available_formats
@@ -151,7 +152,7 @@ def test_unavailable_format_and_corrupt_checkpoint_exit_2(tmp_path, weights, pho
     code, _, err = run(["encode", photos["odd"], "-o", tmp_path / "a", "--model", broken], capsys)
     assert code == 2 and "broken.safetensors" in err and len(err.strip().splitlines()) == 1
 
-    monkeypatch.setattr(api, "available_formats", lambda: ("jpeg", "png"))
+    monkeypatch.setattr(sain.codecs.real, "available_formats", lambda: ("jpeg", "png"))
     code, _, err = run(["encode", photos["odd"], "-o", tmp_path / "a", "--format", "avif",
                         "--model", weights["tiny"]], capsys)
     assert code == 2 and "avif" in err

@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+import sain.codecs.real
 import sain.evaluate as ev
 from sain import SAIN, save_weights
 from sain.cli import main
@@ -296,7 +297,7 @@ def test_cli_errors(case: str, data_dir: Path, tmp_path: Path, capsys, monkeypat
     elif case == "format":
         args["--format"] = "gif"
     elif case == "avif":
-        monkeypatch.setattr(ev, "available_formats", lambda: ("jpeg", "webp", "png"))
+        monkeypatch.setattr(sain.codecs.real, "available_formats", lambda: ("jpeg", "webp", "png"))
         args["--format"] = "avif"
     elif case == "model":
         args["--model"] = "no-such-model"

@@ -33,7 +33,6 @@ import math
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -47,7 +46,9 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from .checkpoint import CheckpointError
-from .codecs import available_formats, decode, encode
+from .codecs import decode, encode
+from .codecs import check_format as codecs_check_format
+from .fileio import write_bytes_atomic
 from .imaging import ImageReadError, list_images, read_image, to_uint8, write_image
 from .metrics import psnr, rgb_to_y, ssim
 from .models import RescalingModel
@@ -221,15 +222,7 @@ def model_name(model: RescalingModel) -> str:
 
 def check_format(fmt: str) -> str:
     """``fmt`` normalised (``"jpg"`` -> ``"jpeg"``); ValueError if unknown or unavailable."""
-    f = str(fmt).lower()
-    if f == "jpg":
-        f = "jpeg"
-    if f not in ENCODE_FORMATS:
-        raise ValueError(f"unknown thumbnail format {fmt!r} (choose from {', '.join(ENCODE_FORMATS)})")
-    if f not in available_formats():
-        raise ValueError(f"format {f!r} is not supported by the installed Pillow "
-                         f"(available: {', '.join(x for x in ENCODE_FORMATS if x in available_formats())})")
-    return f
+    return codecs_check_format(fmt, ENCODE_FORMATS)
 
 
 def _check_quality(quality: int) -> int:
@@ -300,18 +293,7 @@ def _encode_u8(lr_u8: np.ndarray, fmt: str, quality: int, info: ThumbnailInfo | 
 
 def _write_bytes(path: Path, data: bytes) -> Path:
     """Write atomically (temporary file in the same folder, then rename)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    return path
+    return write_bytes_atomic(path, data)
 
 
 def _check_target(dst: Path, force: bool) -> None:

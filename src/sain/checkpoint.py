@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from torch import Tensor
 
+from .fileio import atomic_path
 from .models import IRN, SAIN, RescalingModel
 
 ARCHS: dict[str, type[RescalingModel]] = {"sain": SAIN, "irn": IRN}
@@ -201,12 +201,6 @@ def save_weights(model: RescalingModel, path: str | os.PathLike, **metadata: Any
     for k, v in metadata.items():
         meta[k] = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
     tensors = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(p) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return p

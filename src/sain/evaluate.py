@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .codecs import FORMATS, available_formats, codec_roundtrip
+from .codecs import check_format, codec_roundtrip
 from .imaging import list_images, read_image, write_image
 from .metrics import psnr, ssim
 from .models import RescalingModel
@@ -143,18 +143,6 @@ def modcrop(img: Tensor, n: int) -> Tensor:
     """Crop ``(3, H, W)`` to ``(3, H - H % n, W - W % n)``, keeping the top-left corner (GTmod-n)."""
     h, w = img.shape[-2:]
     return img[..., : h - h % n, : w - w % n]
-
-
-def _check_format(fmt: str) -> str:
-    f = str(fmt).lower()
-    if f == "jpg":
-        f = "jpeg"
-    if f not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    if f not in available_formats():
-        raise ValueError(f"format {f!r} is not available in this Pillow build "
-                         f"(available: {', '.join(available_formats())})")
-    return f
 
 
 def _load_methods(models: Sequence[str | Path | RescalingModel]) -> list[_Method]:
@@ -297,7 +285,7 @@ def evaluate(
             scales, an empty folder or an image too small for the protocol.
         FileNotFoundError: a missing data folder.
     """
-    fmt = _check_format(fmt)
+    fmt = check_format(fmt)
     qualities = parse_qualities(qualities)
     methods = _load_methods(models)
     scale = _resolve_scale(methods, scale)

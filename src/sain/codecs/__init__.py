@@ -8,13 +8,14 @@
 
 from .diffjpeg import DiffJPEG, diff_jpeg, quality_tables, smooth_round
 from .quantize import quantize
-from .real import FORMATS, RealCodec, available_formats, codec_roundtrip, decode, encode
+from .real import FORMATS, RealCodec, available_formats, check_format, codec_roundtrip, decode, encode
 
 __all__ = [
     "FORMATS",
     "DiffJPEG",
     "RealCodec",
     "available_formats",
+    "check_format",
     "codec_roundtrip",
     "decode",
     "diff_jpeg",

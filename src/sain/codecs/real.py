@@ -59,17 +59,26 @@ def available_formats() -> tuple[str, ...]:
     return tuple(out)
 
 
-def _check_format(fmt: str) -> str:
-    if not isinstance(fmt, str) or fmt.lower() not in FORMATS:
-        raise ValueError(f"unknown codec format {fmt!r}; supported: {', '.join(FORMATS)}")
-    fmt = fmt.lower()
-    feature = _PIL_FEATURES.get(fmt)
-    if feature is not None and not features.check(feature):
+def check_format(fmt: str, allowed: tuple[str, ...] = FORMATS) -> str:
+    """``fmt`` normalised (lower case, ``"jpg"`` -> ``"jpeg"``).
+
+    Raises:
+        ValueError: ``fmt`` is not in ``allowed``, or the installed Pillow cannot code it.
+    """
+    f = fmt.lower() if isinstance(fmt, str) else fmt
+    if f == "jpg":
+        f = "jpeg"
+    if f not in allowed:
+        raise ValueError(f"unknown format {fmt!r} (supported: {', '.join(allowed)})")
+    if f not in available_formats():
         raise ValueError(
-            f"format {fmt!r} is not supported by the installed Pillow; "
-            f"available: {', '.join(available_formats())}"
+            f"format {f!r} is not available in the installed Pillow "
+            f"(available: {', '.join(x for x in allowed if x in available_formats())})"
         )
-    return fmt
+    return f
+
+
+_check_format = check_format
 
 
 def _check_quality(quality: int) -> int:

@@ -20,9 +20,8 @@ interrupted or failed write never leaves a partial file behind.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
+
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, features
 from torch import Tensor
+
+from ..fileio import atomic_path
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -260,17 +261,11 @@ def write_image(
         pil_kwargs["quality"] = int(quality)
     pil = _to_pil(img)
 
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         with open(tmp, "xb") as f:
             pil.save(f, format=pil_format, **pil_kwargs)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
     return path
 
 

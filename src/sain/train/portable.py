@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from ..fileio import atomic_path
 
 FORMAT = "sain-train-state-v1"
 
@@ -60,14 +61,8 @@ def pack(checkpoint: str | os.PathLike, out: str | os.PathLike, moments_dtype: t
     }
     dst = Path(out)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(dst) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return dst
 
 

@@ -23,7 +23,6 @@ import os
 import platform
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from ..checkpoint import build_model, save_weights
+from ..fileio import atomic_path
 from ..metrics import psnr
 from ..models import RescalingModel
 from ..pipeline import roundtrip
@@ -64,14 +64,8 @@ def resolve_amp(amp: str, device: torch.device) -> str:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _toml_value(v: Any) -> str:
