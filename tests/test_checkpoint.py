@@ -23,15 +23,6 @@ import sain
 from sain import CheckpointError, load_checkpoint, save_weights
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors run fastest on one thread (and do not fight other work for the CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ==================================================================================
 # Independent re-implementation of the reference networks
 # ==================================================================================

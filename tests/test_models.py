@@ -21,15 +21,6 @@ from sain.models import (IRN, SAIN, DenseBlock, EnhancedInvBlock, GaussianMixtur
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors run fastest on one thread (and do not fight other work for the CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # -- helpers -----------------------------------------------------------------------
 def randomize(module: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torch.nn.Module:
     """Perturb every parameter so no subnet is the identity (fresh ones output zeros)."""

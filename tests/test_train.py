@@ -41,15 +41,6 @@ IRN_TERMS = ("fit", "latent", "rec")
 PATCH = 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors run fastest on one thread (and do not fight other work for the CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ==================================================================================
 # Helpers: data, configs, runs
 # ==================================================================================
