@@ -233,8 +233,9 @@ class Trainer:
                 torch.cuda.set_rng_state(state["cuda_rng"])
             step, best = int(state["step"]), float(state["best_psnr"])
             self.wall_time = float(state.get("wall_time", 0.0))
+            _apply_schedule(opt, sched, cfg, step)
             if self.main:
-                log.info("resumed from %s at step %d", ckpt_path_read, step)
+                log.info("resumed from %s at step %d (lr %.3g)", ckpt_path_read, step, opt.param_groups[0]["lr"])
         elif self.main and ckpt_path.exists():
             raise FileExistsError(f"{ckpt_path} exists: pass --resume to continue that run, "
                                   f"or choose another --out")
@@ -372,6 +373,28 @@ class Trainer:
         if self.world > 1:
             dist.barrier()
         return final
+
+
+def _apply_schedule(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.MultiStepLR,
+                    cfg: TrainConfig, step: int) -> None:
+    """Make the configuration's learning-rate schedule authoritative after a resume.
+
+    The optimiser and scheduler states carry the learning rate and milestones of the run
+    that wrote them; a resumed run follows the current config instead (so a schedule can
+    be changed on resume). With an unchanged config this changes nothing.
+    """
+    from collections import Counter
+
+    sched.milestones = Counter(cfg.optim.milestones)
+    sched.gamma = cfg.optim.gamma
+    sched.base_lrs = [cfg.optim.lr for _ in opt.param_groups]
+    passed = sum(1 for m in cfg.optim.milestones if m <= step)
+    for g in opt.param_groups:
+        g["initial_lr"] = cfg.optim.lr
+        g["lr"] = cfg.optim.lr * cfg.optim.gamma ** passed
+        g["weight_decay"] = cfg.optim.weight_decay
+        g["betas"] = (cfg.optim.beta1, cfg.optim.beta2)
+    sched._last_lr = [g["lr"] for g in opt.param_groups]
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command: str | None = None,
