@@ -503,3 +503,13 @@ def test_config_errors_from_the_library():
         load_config(None, ["iters=3"])
     cfg = load_config(None, ["optim.lr=1e-4", "model.e_blocks=2", "data.val='x'", "model.e_blocks=none"])
     assert cfg.optim.lr == 1e-4 and cfg.model.e_blocks is None and cfg.data.val == "x"
+
+
+def test_resume_follows_the_configs_learning_rate(sain_cfg, tmp_path):
+    """A schedule changed on resume takes effect (the checkpoint's lr does not win)."""
+    out = tmp_path / "run_lr"
+    assert sain_train(sain_cfg, "--out", out, "--iters", 2, "--set", "optim.milestones=[100]") == 0
+    assert sain_train(sain_cfg, "--out", out, "--iters", 4, "--resume", "--set", "optim.lr=5e-4",
+                      "--set", "optim.milestones=[3]") == 0
+    lrs = {r["step"]: float(r["lr"]) for r in read_log(out)}
+    assert lrs["3"] == pytest.approx(2.5e-4) and lrs["4"] == pytest.approx(2.5e-4)
