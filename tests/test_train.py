@@ -513,3 +513,29 @@ def test_resume_follows_the_configs_learning_rate(sain_cfg, tmp_path):
                       "--set", "optim.milestones=[3]") == 0
     lrs = {r["step"]: float(r["lr"]) for r in read_log(out)}
     assert lrs["3"] == pytest.approx(2.5e-4) and lrs["4"] == pytest.approx(2.5e-4)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stop_signal_to_the_process_group_with_data_workers_checkpoints(sain_cfg, tmp_path, sig):
+    """Ctrl-C in a terminal (SIGINT) and job schedulers, systemd or `docker stop` (SIGTERM)
+    signal every process of the group, data workers included: the workers must leave it to
+    the main process, which checkpoints and exits 130."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run_w"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sain", "train", str(sain_cfg), "--out", str(out), "--workers", "1",
+         "--iters", "100000", "--no-progress", "--set", "run.ckpt_every=100000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "log.csv").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-1000:]
+    assert "checkpoint saved" in err
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] >= 1

@@ -260,7 +260,8 @@ class Trainer:
                             sampler=StepSampler(cfg.data.batch, step, self.rank, self.world),
                             num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
                             persistent_workers=False, prefetch_factor=4 if cfg.data.workers else None,
-                            generator=torch.Generator().manual_seed(cfg.run.seed))
+                            generator=torch.Generator().manual_seed(cfg.run.seed),
+                            worker_init_fn=_ignore_stop_signals if cfg.data.workers else None)
         csv_file, writer, tb = None, None, None
         new = False
         if self.main:
@@ -373,6 +374,16 @@ class Trainer:
         if self.world > 1:
             dist.barrier()
         return final
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """Data workers leave Ctrl-C / SIGTERM to the main process, which checkpoints first.
+
+    A terminal's Ctrl-C reaches the whole process group; without this the workers would
+    die first and take the run down before it could write its checkpoint.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _apply_schedule(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.MultiStepLR,
