@@ -539,3 +539,26 @@ def test_stop_signal_to_the_process_group_with_data_workers_checkpoints(sain_cfg
     assert proc.returncode == 130, err[-1000:]
     assert "checkpoint saved" in err
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] >= 1
+
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("name", ["sain_x2_jpeg", "sain_x4_jpeg", "sain_x2_webp", "irn_x2", "irn_x4"])
+def test_paper_configs_hold_the_paper_recipe(name):
+    cfg = load_config(CONFIG_DIR / f"{name}.toml")
+    arch, scale = name.split("_")[0], int(name.split("_")[1][1])
+    assert (cfg.model.arch, cfg.model.scale) == (arch, scale)
+    assert cfg.data.batch == 16 and cfg.data.patch == (128 if arch == "sain" else 144)
+    assert cfg.optim.iters == 500_000 and cfg.optim.milestones == [100_000, 200_000, 300_000, 400_000]
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.clip_grad, cfg.run.seed) == (2e-4, 1e-5, 10.0, 10)
+    assert cfg.lambda_fit == (4.0 if scale == 2 else 16.0)
+    if name.endswith("webp"):
+        assert cfg.loss.codec == "webp"
+
+
+def test_every_shipped_config_loads():
+    names = sorted(p.name for p in CONFIG_DIR.glob("*.toml"))
+    assert len(names) >= 9
+    for name in names:
+        load_config(CONFIG_DIR / name)
