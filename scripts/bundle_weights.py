@@ -31,7 +31,7 @@ def summarise(records: list[dict], model: str) -> tuple[dict, dict]:
         b = base.get((r["dataset"], r["format"], r["quality"]))
         if b is not None:
             gains.setdefault(key, []).append(r["psnr_y"] - b)
-    summary = {f"{k} PSNR-Y gain vs bicubic (dB)": round(sum(v) / len(v), 3) for k, v in gains.items()}
+    summary = {f"{k} PSNR-Y vs bicubic, dB": round(sum(v) / len(v), 3) for k, v in gains.items()}
     return summary, table
 
 
