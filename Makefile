@@ -34,5 +34,5 @@ CARD_MODELS ?= --model sain-x2-jpeg --model irn-x2 --model bicubic
 model-card: $(STAMP)
 	$(VENV)/bin/sain eval $(CARD_MODELS) --data $(TESTSETS)/Set5 --data $(TESTSETS)/Set14 \
 		--modcrop 12 --out reports/card_set5_set14 --force
-	$(VENV)/bin/sain eval $(CARD_MODELS) --data $(TESTSETS)/B100 --data $(TESTSETS)/Kodak24 \
-		--out reports/card_b100_kodak24 --force
+	$(VENV)/bin/sain eval $(CARD_MODELS) --data $(TESTSETS)/B100 --out reports/card_b100 --force
+	$(VENV)/bin/sain eval $(CARD_MODELS) --data $(TESTSETS)/Kodak24 --out reports/card_kodak24 --force
