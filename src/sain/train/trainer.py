@@ -285,6 +285,7 @@ class Trainer:
         t_start = time.time() - self.wall_time
         it = iter(loader)
         interrupted = False
+        last_val: float | None = None
         try:
             while step < cfg.optim.iters:
                 batch = next(it)
@@ -312,6 +313,7 @@ class Trainer:
                 val = None
                 if self.main and (step % cfg.run.val_every == 0 or step == cfg.optim.iters) and val_images:
                     val = validate(model, val_images, cfg.loss.codec, cfg.loss.quality)
+                    last_val = val if step == cfg.optim.iters else None
                     if val > best:
                         best = val
                         self._export(model, self.out / "best.safetensors", step, val_psnr_y=round(val, 4))
@@ -365,7 +367,9 @@ class Trainer:
         final = self.out / "model.safetensors"
         if self.main:
             atomic_torch_save(self._state(model, opt, sched, scaler, step, best), ckpt_path)
-            self._export(model, final, step, val_psnr_y=None if best == -math.inf else round(best, 4))
+            self._export(model, final, step,
+                         val_psnr_y=None if last_val is None else round(last_val, 4),
+                         best_val_psnr_y=None if best == -math.inf else round(best, 4))
         if os.environ.get("SAIN_DUMP_RANK_WEIGHTS"):
             # Debug hook (tests/test_train.py): every rank saves its final weights as
             # out/rank{r}.pt, so that a test can check that the DDP replicas agree.
