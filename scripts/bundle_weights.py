@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", help="a weight file written by `sain train`")
     ap.add_argument("name", choices=sorted(ZOO), help="zoo name to bundle it as")
-    ap.add_argument("--report", help="results.json of `sain eval --model WEIGHTS --model bicubic ...`")
+    ap.add_argument("--report", action="append", default=[],
+                    help="results.json of `sain eval --model WEIGHTS --model bicubic ...` (repeatable)")
     ap.add_argument("--report-model", help="the model's name in the report (default: the weight file's stem)")
     args = ap.parse_args(argv)
     sd, meta = load_state_dict_file(args.weights)
@@ -51,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     extra = {k: v for k, v in meta.items() if k not in ("arch", "config", "format")}
     if args.report:
-        records = json.loads(Path(args.report).read_text())
+        records = [r for rep in args.report for r in json.loads(Path(rep).read_text())]
         summary, table = summarise(records, args.report_model or Path(args.weights).stem)
         if not table:
-            print(f"error: no records of that model in {args.report}", file=sys.stderr)
+            print(f"error: no records of that model in {', '.join(args.report)}", file=sys.stderr)
             return 2
         extra["eval"] = json.dumps(summary, sort_keys=True)
         extra["eval_table"] = json.dumps(table, sort_keys=True)
