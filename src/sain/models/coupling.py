@@ -20,7 +20,37 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .subnet import DenseBlock
+from .subnet import DenseBlock, memory_format_of
+
+
+class _SplitChannels(torch.autograd.Function):
+    """``x[:, :k], x[:, k:]`` whose backward writes both gradients into one tensor laid out
+    like ``x``. (Autograd's slice backward allocates a zero-filled *contiguous* gradient,
+    which turns every gradient of a channels-last network into NCHW, and every later
+    layer then pays a transposing copy.)"""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, k: int):
+        ctx.k, ctx.shape, ctx.fmt = k, x.shape, memory_format_of(x)
+        return x[:, :k], x[:, k:]
+
+    @staticmethod
+    def backward(ctx, ga, gb):
+        ref = ga if ga is not None else gb
+        g = torch.empty(ctx.shape, dtype=ref.dtype, device=ref.device, memory_format=ctx.fmt)
+        for part, sl in ((ga, slice(None, ctx.k)), (gb, slice(ctx.k, None))):
+            if part is None:
+                g[:, sl].zero_()
+            else:
+                g[:, sl] = part
+        return g, None
+
+
+def split_channels(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """``(x[:, :k], x[:, k:])``, keeping the memory format of ``x`` for the gradient too."""
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return x[:, :k], x[:, k:]
+    return _SplitChannels.apply(x, k)
 
 
 class InvBlock(nn.Module):
@@ -45,7 +75,7 @@ class InvBlock(nn.Module):
 
     def forward(self, x: Tensor, rev: bool = False) -> tuple[Tensor, Tensor]:
         self._check(x)
-        a, b = x[:, : self.split], x[:, self.split :]
+        a, b = split_channels(x, self.split)
         if not rev:
             y1 = a + self.F(b)
             s = self._s(y1)
@@ -70,7 +100,7 @@ class EnhancedInvBlock(InvBlock):
 
     def forward(self, x: Tensor, rev: bool = False) -> tuple[Tensor, Tensor, Tensor]:  # type: ignore[override]
         self._check(x)
-        a, b = x[:, : self.split], x[:, self.split :]
+        a, b = split_channels(x, self.split)
         if not rev:
             lr = a + self.E(b)
             y1 = lr - self.F(b)

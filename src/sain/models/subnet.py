@@ -11,18 +11,122 @@ normal scaled by 0.1 for conv1-4, zeros for conv5, so a fresh coupling is the id
 Parameter names (``conv1..conv5``) match the reference checkpoints.
 
 Speed: a convolution of a concatenation is the sum of the convolutions of its parts.
-The default (``fused``) forward therefore never concatenates feature maps: each new
-feature ``f_j`` is convolved once with the stacked slices of the weights of every later
-layer that reads it, and the partial sums are accumulated. Same parameters, same result
-(up to float rounding), but no growing ``torch.cat`` copies, which dominate the step on
-CPUs (with bf16 channels-last tensors ``cat`` is up to 10x slower than the convs it
-feeds). :meth:`DenseBlock.forward_concat` is the straightforward reference form.
+The default (``fused``) form therefore never concatenates feature maps: each feature
+``f_j`` (``f_0 = x``) is convolved once with the stacked slices of the weights of every
+later layer that reads it, and the result is added in place into one preallocated
+buffer ``acc`` that holds the pre-activations of all five layers side by side (the first
+convolution also carries all five biases). Its backward is written by hand
+(:class:`_FusedDenseBlock`): the output gradients of all layers live in one buffer laid
+out like ``acc``, so every stacked convolution is differentiated by a single
+``convolution_backward`` call on a slice of it, and the LeakyReLU derivative is taken from
+the saved activations. Autograd's version of the same computation spends most of its time
+outside the convolutions (split/cat backward, layout conversions of the gathered
+gradients, out-of-place additions). Same parameters, same function, same gradients (up to
+float rounding; tests/test_models.py checks both in float64). Under autocast the block
+computes in the autocast dtype, as ``nn.Conv2d`` would. :meth:`DenseBlock.forward_concat`
+is the straightforward reference form.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+SLOPE = 0.2
+
+
+def memory_format_of(x: Tensor) -> torch.memory_format:
+    """The memory format to keep: channels-last when ``x`` is stored that way."""
+    # by the strides, so that channel slices of a channels-last tensor count as channels-last
+    if x.dim() == 4 and x.shape[2] * x.shape[3] > 1 and x.stride(1) < min(x.stride(2), x.stride(3)):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype ``nn.Conv2d`` would compute in: the autocast dtype where autocast applies."""
+    dev = x.device.type
+    if x.dtype != torch.float64 and torch.is_autocast_enabled(dev):
+        return torch.get_autocast_dtype(dev)
+    return x.dtype
+
+
+class _FusedDenseBlock(torch.autograd.Function):
+    """The dense block with a hand-written backward (see the module docstring).
+
+    Inputs: ``x``, then the five weights, then the five biases; ``growth`` and the
+    compute dtype. Channel layout of the buffers ``acc`` / ``grad``: ``[l1 | l2 | l3 | l4 | out]``
+    (``growth`` channels per hidden layer, ``c_out`` for the output), so stacked
+    convolution ``j`` (of ``f_j``) writes / reads the suffix starting at layer ``j``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w1, w2, w3, w4, w5, b1, b2, b3, b4, b5, growth: int, dtype: torch.dtype):
+        fmt = memory_format_of(x)
+        weights = [w.to(dtype) for w in (w1, w2, w3, w4, w5)]
+        c_in = x.shape[1]
+        stacks = []
+        for j in range(5):  # rows: the layers k >= j; columns: the input channels of f_j
+            lo = 0 if j == 0 else c_in + (j - 1) * growth
+            hi = c_in if j == 0 else lo + growth
+            stacks.append(torch.cat([weights[k][:, lo:hi] for k in range(j, 5)], 0)
+                          if j < 4 else weights[4][:, lo:hi])
+        bias = torch.cat((b1, b2, b3, b4, b5)).to(dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            xs = x.to(dtype).contiguous(memory_format=fmt)
+            acc = F.conv2d(xs, stacks[0], bias, padding=1)
+            feats = []
+            for j in range(1, 5):
+                f = F.leaky_relu(acc[:, (j - 1) * growth:j * growth], SLOPE).contiguous(memory_format=fmt)
+                feats.append(f)
+                acc[:, j * growth:] += F.conv2d(f, stacks[j], padding=1)
+            out = acc[:, 4 * growth:].contiguous(memory_format=fmt)
+        ctx.save_for_backward(xs, *feats, *stacks)
+        ctx.growth, ctx.fmt, ctx.c_in, ctx.x_dtype = growth, fmt, c_in, x.dtype
+        ctx.param_dtypes = [w.dtype for w in (w1, w2, w3, w4, w5)]
+        return out
+
+    @staticmethod
+    def backward(ctx, g_out):
+        xs, f1, f2, f3, f4, *stacks = ctx.saved_tensors
+        feats = [xs, f1, f2, f3, f4]
+        growth, fmt, c_in = ctx.growth, ctx.fmt, ctx.c_in
+        dtype = xs.dtype
+        need_x = ctx.needs_input_grad[0]
+        need_w = any(ctx.needs_input_grad[1:6])
+        need_b = any(ctx.needs_input_grad[6:11])
+        n, _, h, w = g_out.shape
+        c_out = g_out.shape[1]
+        with torch.autocast(g_out.device.type, enabled=False):
+            grad = torch.empty((n, 4 * growth + c_out, h, w), dtype=dtype, device=g_out.device,
+                               memory_format=fmt)
+            grad[:, 4 * growth:] = g_out
+            g_stacks: list[Tensor | None] = [None] * 5
+            for j in range(4, -1, -1):
+                gj = grad[:, j * growth:].contiguous(memory_format=fmt)
+                mask = [need_x if j == 0 else True, need_w, j == 0 and need_b]
+                bias_sizes = [gj.shape[1]] if j == 0 else None
+                gi, gw, gb = torch.ops.aten.convolution_backward(
+                    gj, feats[j], stacks[j], bias_sizes, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask)
+                g_stacks[j] = gw
+                if j > 0:  # through the LeakyReLU that made f_j, into layer j's pre-activation
+                    # sign(f_j) == sign(pre-activation), so f_j serves as LeakyReLU's input
+                    torch.ops.aten.leaky_relu_backward.grad_input(
+                        gi, feats[j], SLOPE, False, grad_input=grad[:, (j - 1) * growth:j * growth])
+                else:
+                    g_x, g_bias = gi, gb
+        grads_w: list[Tensor | None] = [None] * 5
+        if need_w:
+            for k in range(5):  # layer k's weight: rows (k - j) * growth... of stacks j <= k
+                parts = [g_stacks[j][(k - j) * growth:(k - j) * growth + (growth if k < 4 else c_out)]
+                         for j in range(k + 1)]
+                grads_w[k] = torch.cat(parts, 1).to(ctx.param_dtypes[k])
+        grads_b: list[Tensor | None] = [None] * 5
+        if need_b:
+            widths = [growth] * 4 + [c_out]
+            grads_b = [g.to(ctx.param_dtypes[k]) for k, g in enumerate(g_bias.split(widths))]
+        gx = g_x.to(ctx.x_dtype) if need_x else None
+        return (gx, *grads_w, *grads_b, None, None)
 
 
 class DenseBlock(nn.Module):
@@ -49,34 +153,15 @@ class DenseBlock(nn.Module):
         return self.forward_fused(x) if self.fused else self.forward_concat(x)
 
     def forward_fused(self, x: Tensor) -> Tensor:
-        """Dense block without concatenations (see the module docstring).
-
-        The first convolution (of ``x``) carries the biases of all five layers, so the
-        partial sums start from them and no separate bias additions are needed.
-        """
+        """Dense block without concatenations, with the hand-written backward."""
         convs = (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)
-        widths = [conv.out_channels for conv in convs]
-        acc: list[Tensor] = []
-        feat, lo, hi = x, 0, self.c_in
-        for j in range(5):
-            weight = torch.cat([convs[k].weight[:, lo:hi] for k in range(j, 5)], 0) if j < 4 \
-                else self.conv5.weight[:, lo:hi]
-            bias = torch.cat([conv.bias for conv in convs], 0) if j == 0 else None
-            parts = F.conv2d(feat, weight, bias, padding=1).split(widths[j:], 1)
-            if j == 0:
-                acc = list(parts)
-            else:
-                for k, part in zip(range(j, 5), parts):
-                    acc[k] = acc[k] + part
-            if j < 4:
-                feat = F.leaky_relu(acc[j], 0.2)
-                lo, hi = hi, hi + self.growth
-        return acc[4]
+        return _FusedDenseBlock.apply(x, *(c.weight for c in convs), *(c.bias for c in convs),
+                                      self.growth, _compute_dtype(x))
 
     def forward_concat(self, x: Tensor) -> Tensor:
         """The reference formulation with concatenations."""
-        o1 = F.leaky_relu(self.conv1(x), 0.2)
-        o2 = F.leaky_relu(self.conv2(torch.cat((x, o1), 1)), 0.2)
-        o3 = F.leaky_relu(self.conv3(torch.cat((x, o1, o2), 1)), 0.2)
-        o4 = F.leaky_relu(self.conv4(torch.cat((x, o1, o2, o3), 1)), 0.2)
+        o1 = F.leaky_relu(self.conv1(x), SLOPE)
+        o2 = F.leaky_relu(self.conv2(torch.cat((x, o1), 1)), SLOPE)
+        o3 = F.leaky_relu(self.conv3(torch.cat((x, o1, o2), 1)), SLOPE)
+        o4 = F.leaky_relu(self.conv4(torch.cat((x, o1, o2, o3), 1)), SLOPE)
         return self.conv5(torch.cat((x, o1, o2, o3, o4), 1))

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from ..codecs import codec_roundtrip, diff_jpeg, quantize
 from ..models import RescalingModel
+from ..models.coupling import split_channels
 
 
 def l2(a: Tensor, b: Tensor) -> Tensor:
@@ -86,14 +87,14 @@ class Objective(nn.Module):
         q_cpu = q.detach().to("cpu", torch.float32)
         job = self._pool.submit(codec_roundtrip, q_cpu, self.codec, self.quality) if self._pool else None
         d = diff_jpeg(q, self.quality)
-        z = self.model.gmm.sample(y[:, 3:].shape, dtype=torch.float32, device=dev)
+        y_sim, y_z = split_channels(y, 3)
+        z = self.model.gmm.sample(y_z.shape, dtype=torch.float32, device=dev)
         with autocast_context(dev, self.amp):
             x_hat, lr_rec = self.model.inverse(self._fmt(torch.cat((d, z), 1)))
         r_ref = batch.get("lr_ref_codec")
         if r_ref is None:
             r_ref = codec_roundtrip(lr_ref.detach().cpu(), self.codec, self.quality)[0]
         r_q = job.result()[0] if job else codec_roundtrip(q_cpu, self.codec, self.quality)[0]
-        y_sim = y[:, :3]
         terms = {
             "fit1": l2(lr, lr_ref),
             "fit2": l2(y_sim, r_ref.to(dev)),
@@ -110,7 +111,7 @@ class Objective(nn.Module):
         with autocast_context(x.device, self.amp):
             y, lr = self.model(self._fmt(x))
         y, lr = y.float(), lr.float()
-        z = y[:, 3:]
+        z = split_channels(y, 3)[1]
         q = quantize(lr)
         noise = torch.randn_like(z)
         with autocast_context(x.device, self.amp):
