@@ -158,6 +158,27 @@ def time_steps(a: Step, b: Step, batch_a, batch_b, warmup: int, steps: int) -> d
     return times
 
 
+CONV_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::mkldnn_convolution_backward",
+            "aten::_slow_conv2d_forward", "aten::_slow_conv2d_backward")
+
+
+def conv_seconds(variant: Step, batch, repeats: int = 2) -> dict:
+    """Seconds of one step spent inside convolution kernels (forward and backward), from
+    the profiler: the part of the step that only faster convolutions can shorten."""
+    from torch.profiler import ProfilerActivity, profile
+
+    out = []
+    for _ in range(repeats):
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            t0 = time.perf_counter()
+            variant.step(batch)
+            wall = time.perf_counter() - t0
+        conv = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in CONV_OPS) / 1e6
+        out.append((conv, wall))
+    conv, wall = min(out)
+    return {"conv_s": round(conv, 4), "profiled_step_s": round(wall, 4)}
+
+
 def quality_run(variant: Step, k: int, batch_size: int, patch: int, seed: int,
                 codec_target: bool) -> list[dict[str, float]]:
     out = []
@@ -187,15 +208,22 @@ def markdown(res: dict) -> str:
         f"- model SAIN x2 ({cfg['params']:,} parameters), batch {cfg['batch']}, {cfg['patch']} px crops, "
         f"JPEG QF 75; {cfg['warmup']} warm-up steps, then {cfg['steps']} interleaved rounds",
         "",
-        "| variant | amp | memory format | dense blocks | real codec | median s/step | it/s | speed-up |",
-        "|---|---|---|---|---|---:|---:|---:|",
+        "| variant | amp | memory format | dense blocks | real codec | median s/step | it/s | speed-up "
+        "| s in convolutions |",
+        "|---|---|---|---|---|---:|---:|---:|---:|",
     ]
     for key in ("a", "b"):
         v = sp[key]
+        conv = f"{v['conv_s']:.3f}" if "conv_s" in v else "-"
         lines.append(f"| ({key}) {v['name']} | {v['amp']} | {v['memory_format']} | {v['dense_block']} | "
                      f"{v['codec']} | "
                      f"{v['median_s']:.3f} | {v['it_per_s']:.3f} | "
-                     f"{round(sp['a']['median_s'] / v['median_s'], 3):.2f}x |")
+                     f"{round(sp['a']['median_s'] / v['median_s'], 3):.2f}x | {conv} |")
+    if "ceiling_speedup" in sp:
+        lines += ["", f"Time in convolution kernels (forward + backward, from the profiler, best of 2 "
+                  f"profiled steps): (b) spends {sp['b']['conv_s']:.3f} s of its step in them, so even with "
+                  f"everything else free (b) could not beat {sp['ceiling_speedup']:.2f}x on this machine "
+                  f"without faster convolutions."]
     if not q.get("steps"):
         return "\n".join(lines) + "\n"
     lines += [
@@ -255,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     speed = {"a": {"name": a.name, **a.describe(), **summarize(times[a.name])},
              "b": {"name": b.name, **b.describe(), **summarize(times[b.name])}}
     speed["speedup"] = round(speed["a"]["median_s"] / speed["b"]["median_s"], 3)
+    for key, variant, batch in (("a", a, batch_a), ("b", b, batch_b)):
+        speed[key].update(conv_seconds(variant, batch))
+    # if everything but the convolutions of (b) took no time at all:
+    speed["ceiling_speedup"] = round(speed["a"]["median_s"] / speed["b"]["conv_s"], 3)
+    print(f"time in convolutions: (a) {speed['a']['conv_s']:.3f} s   (b) {speed['b']['conv_s']:.3f} s "
+          f"-> ceiling for (b) with everything else free: {speed['ceiling_speedup']:.2f}x", flush=True)
     print(f"(a) {speed['a']['it_per_s']:.3f} it/s   (b) {speed['b']['it_per_s']:.3f} it/s   "
           f"speed-up {speed['speedup']:.2f}x", flush=True)
 
