@@ -31,6 +31,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 SLOPE = 0.2
 
@@ -87,6 +88,7 @@ class _FusedDenseBlock(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g_out):
         xs, f1, f2, f3, f4, *stacks = ctx.saved_tensors
         feats = [xs, f1, f2, f3, f4]
