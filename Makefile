@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow demo clean
+.PHONY: install test test-slow test-gpu demo clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
+
+# the CUDA / AMP checks (skipped, with the reason, on a machine without a GPU)
+test-gpu: $(STAMP)
+	$(PY) -m pytest tests/test_cuda.py -rs
 
 demo: $(STAMP)
 	$(VENV)/bin/sain demo --force
