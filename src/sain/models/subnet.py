@@ -83,7 +83,7 @@ class _FusedDenseBlock(torch.autograd.Function):
                 acc[:, j * growth:] += F.conv2d(f, stacks[j], padding=1)
             out = acc[:, 4 * growth:].contiguous(memory_format=fmt)
         ctx.save_for_backward(xs, *feats, *stacks)
-        ctx.growth, ctx.fmt, ctx.c_in, ctx.x_dtype = growth, fmt, c_in, x.dtype
+        ctx.growth, ctx.fmt, ctx.x_dtype = growth, fmt, x.dtype
         ctx.param_dtypes = [w.dtype for w in (w1, w2, w3, w4, w5)]
         return out
 
@@ -92,7 +92,7 @@ class _FusedDenseBlock(torch.autograd.Function):
     def backward(ctx, g_out):
         xs, f1, f2, f3, f4, *stacks = ctx.saved_tensors
         feats = [xs, f1, f2, f3, f4]
-        growth, fmt, c_in = ctx.growth, ctx.fmt, ctx.c_in
+        growth, fmt = ctx.growth, ctx.fmt
         dtype = xs.dtype
         need_x = ctx.needs_input_grad[0]
         need_w = any(ctx.needs_input_grad[1:6])
@@ -102,10 +102,11 @@ class _FusedDenseBlock(torch.autograd.Function):
         with torch.autocast(g_out.device.type, enabled=False):
             grad = torch.empty((n, 4 * growth + c_out, h, w), dtype=dtype, device=g_out.device,
                                memory_format=fmt)
+            g_out = g_out.to(dtype).contiguous(memory_format=fmt)
             grad[:, 4 * growth:] = g_out
             g_stacks: list[Tensor | None] = [None] * 5
             for j in range(4, -1, -1):
-                gj = grad[:, j * growth:].contiguous(memory_format=fmt)
+                gj = g_out if j == 4 else grad[:, j * growth:].contiguous(memory_format=fmt)
                 mask = [need_x if j == 0 else True, need_w, j == 0 and need_b]
                 bias_sizes = [gj.shape[1]] if j == 0 else None
                 gi, gw, gb = torch.ops.aten.convolution_backward(
