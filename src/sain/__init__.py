@@ -14,7 +14,7 @@ from .models import IRN, SAIN, RescalingModel
 from .tiling import tiled_downscale, tiled_upscale
 from .zoo import list_models, load_model
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version source: pyproject.toml reads it (statically, no import)
 __all__ = ["SAIN", "IRN", "RescalingModel", "load_checkpoint", "save_weights", "CheckpointError",
            "load_model", "list_models", "encode_file", "decode_file", "encode_image", "decode_image",
            "roundtrip_file", "roundtrip_image", "read_info", "ThumbnailInfo",
