@@ -14,28 +14,28 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from torch import Tensor
 
+from .errors import CheckpointError
 from .fileio import atomic_path
-from .models import IRN, SAIN, RescalingModel
+from .models import RescalingModel, get_arch, infer_arch
+from .models import build_model as _build_model
 
-ARCHS: dict[str, type[RescalingModel]] = {"sain": SAIN, "irn": IRN}
+#: The ``format`` tag of the project's weight files; a file with another tag is refused.
+WEIGHTS_FORMAT = "sain-weights-v1"
 
-
-class CheckpointError(ValueError):
-    """A file that is not a checkpoint, or does not match any known model."""
+__all__ = ["WEIGHTS_FORMAT", "CheckpointError", "build_model", "infer_reference_config", "load_checkpoint",
+           "load_state_dict_file", "model_from_state_dict", "read_metadata", "save_weights"]
 
 
 def build_model(arch: str, **config: Any) -> RescalingModel:
-    """Build a model by architecture name (``"sain"`` or ``"irn"``) and constructor arguments."""
-    if arch not in ARCHS:
-        raise CheckpointError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
-    return ARCHS[arch](**config)
+    """Build a model by registered architecture name (``"sain"``, ``"irn"``, ...) and its
+    constructor arguments; an unknown name is a :class:`CheckpointError` naming the known ones."""
+    return _build_model(arch, **config)
 
 
 def _strip(sd: Mapping[str, Any]) -> dict[str, Tensor]:
@@ -51,51 +51,10 @@ def _strip(sd: Mapping[str, Any]) -> dict[str, Tensor]:
     return out
 
 
-def _max_index(sd: Mapping[str, Tensor], prefix: str) -> int:
-    pat = re.compile(re.escape(prefix) + r"\.(\d+)\.")
-    idx = [int(m.group(1)) for k in sd for m in [pat.match(k)] if m]
-    return max(idx) + 1 if idx else 0
-
-
-def _scale_from_channels(c: int) -> int:
-    scale = {12: 2, 48: 4, 192: 8}.get(c)
-    if scale is None:
-        raise CheckpointError(f"coupling width {c} does not match x2, x4 or x8")
-    return scale
-
-
 def infer_reference_config(sd: Mapping[str, Tensor]) -> tuple[str, dict[str, Any]]:
-    """``(arch, config)`` of a reference-layout state dict, read from its keys and shapes."""
-    if any(k.startswith("down_operations.") for k in sd):
-        e = _max_index(sd, "down_operations")
-        v = _max_index(sd, "comp_operations")
-        w = sd.get("down_operations.0.F.conv1.weight")
-        if w is None:
-            raise CheckpointError("SAIN checkpoint lacks down_operations.0.F.conv1.weight")
-        scale = _scale_from_channels(w.shape[1] + 3)
-        k = sd["gmm.gmm_para"].shape[1] if "gmm.gmm_para" in sd else 5
-        return "sain", {"scale": scale, "e_blocks": e, "v_blocks": v, "gmm_components": int(k)}
-    if any(k.startswith("operations.") for k in sd):
-        n = _max_index(sd, "operations")
-        blocks = [i for i in range(n) if f"operations.{i}.F.conv1.weight" in sd]
-        widths = sorted({sd[f"operations.{i}.F.conv1.weight"].shape[1] + 3 for i in blocks})
-        if not blocks:
-            raise CheckpointError("IRN checkpoint has no coupling blocks")
-        scale = _scale_from_channels(max(widths))
-        levels = {2: 1, 4: 2, 8: 3}[scale]
-        if len(blocks) % levels:
-            raise CheckpointError(f"{len(blocks)} IRN blocks cannot split evenly over {levels} levels")
-        return "irn", {"scale": scale, "blocks_per_level": len(blocks) // levels}
-    raise CheckpointError("not a SAIN or IRN state dict (no down_operations.* or operations.* keys)")
-
-
-def to_reference_state_dict(sd: Mapping[str, Tensor], arch: str) -> dict[str, Tensor]:
-    """Keys of a reference state dict renamed to this project's modules (drops Haar weights).
-
-    IRN's reference ``operations`` list interleaves Haar steps and blocks exactly like
-    :class:`IRN`, so its indices carry over unchanged.
-    """
-    return {k: v for k, v in sd.items() if not k.endswith("haar_weights")}
+    """``(arch, config)`` of a reference-layout state dict, read from its keys and shapes by
+    the registered architectures (:meth:`RescalingModel.infer_config`)."""
+    return infer_arch(sd)
 
 
 def load_state_dict_file(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -131,42 +90,32 @@ def load_state_dict_file(path: str | os.PathLike) -> tuple[dict[str, Tensor], di
     return _strip(obj), {}
 
 
-def _infer(sd: Mapping[str, Tensor], source: str) -> tuple[str, dict[str, Any]]:
-    try:
-        return infer_reference_config(sd)
-    except CheckpointError as e:
-        raise CheckpointError(f"{source}: {e}") from None
-
-
 def model_from_state_dict(sd: Mapping[str, Tensor], meta: Mapping[str, str] | None = None,
                           source: str = "checkpoint") -> RescalingModel:
     """Build the model described by ``meta`` (or inferred from ``sd``) and load ``sd`` strictly."""
     meta = dict(meta or {})
+    fmt = meta.get("format")
+    if fmt is not None and fmt != WEIGHTS_FORMAT:
+        raise CheckpointError(f"{source}: unsupported weight format {fmt!r} (this version reads {WEIGHTS_FORMAT})")
+    config: dict[str, Any] | None = None
     if "config" in meta and "arch" in meta:
         try:
             config = json.loads(meta["config"])
         except json.JSONDecodeError:
             raise CheckpointError(f"{source}: metadata 'config' is not JSON") from None
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{source}: metadata 'config' is not a JSON object")
         arch = meta["arch"]
     else:
-        arch, config = _infer(sd, source)
-    model = build_model(arch, **config)
-    sd = to_reference_state_dict(sd, arch)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(sd))
-    unexpected = sorted(set(sd) - set(expected))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        raise CheckpointError(f"{source}: weights do not match {arch} {config}: " + ", ".join(parts))
-    for k, v in expected.items():
-        if sd[k].shape != v.shape:
-            raise CheckpointError(f"{source}: {k} has shape {tuple(sd[k].shape)}, expected {tuple(v.shape)}")
-    model.load_state_dict({k: sd[k].to(v.dtype) for k, v in expected.items()})
-    return model.eval()
+        try:
+            arch, config = infer_reference_config(sd)
+        except CheckpointError as e:
+            raise CheckpointError(f"{source}: {e}") from None
+    try:
+        cls = get_arch(arch)
+    except CheckpointError as e:
+        raise CheckpointError(f"{source}: {e}") from None
+    return cls.from_state_dict(sd, config, source=source)
 
 
 def load_checkpoint(path: str | os.PathLike) -> RescalingModel:
@@ -197,7 +146,7 @@ def save_weights(model: RescalingModel, path: str | os.PathLike, **metadata: Any
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"arch": model.arch, "config": json.dumps(model.config(), sort_keys=True), "format": "sain-weights-v1"}
+    meta = {"arch": model.arch, "config": json.dumps(model.config(), sort_keys=True), "format": WEIGHTS_FORMAT}
     for k, v in metadata.items():
         meta[k] = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
     tensors = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}

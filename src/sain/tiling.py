@@ -7,8 +7,8 @@ Every operation of SAIN and IRN is local: the Haar transform works on aligned s 
 blocks and every coupling subnet is a dense block of five 3x3 convolutions (radius 5 at
 its resolution). A tile whose context reaches as far as the network's receptive field
 therefore gives exactly the untiled output on its core; image borders are the same zero
-padding in both cases. :func:`receptive_radius` computes that field from the model's
-structure and the tiled functions use it as the default overlap, so tiled == untiled up
+padding in both cases. Each model computes that field from its structure
+(``model.receptive_radius``) and the tiled functions use it as the default overlap, so tiled == untiled up
 to floating-point summation order (measured in ``tests/test_tiling.py``: 0 in float64
 with the reference convolution, about 1e-6 in float32).
 
@@ -16,22 +16,19 @@ For SAIN x2 (5 E-blocks + 3 V-blocks) the radius is 45 LR pixels (90 HR pixels) 
 downscale and 80 LR pixels for the upscale; for x4 (10 + 6) 95 and 160 LR pixels.
 
 The latent z of the upscale is drawn once for the whole image (seeded) and sliced per
-tile; :func:`sample_latent` draws it in chunks, bit-identical to ``model.sample_latent``
-with a generator seeded the same way, without the mixture sampler's per-element
-temporaries (about 25 floats per latent element) for the whole image at once.
+tile; :func:`sample_latent` asks the model for it in chunks, bit-identical to
+``model.sample_latent`` with a generator seeded the same way, without the mixture
+sampler's per-element temporaries (about 25 floats per latent element) for the whole
+image at once.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .models import RescalingModel
-from .models.coupling import EnhancedInvBlock, InvBlock
-from .models.gmm import GaussianMixture
-from .models.haar import HaarDownsampling
-from .models.subnet import DenseBlock
 
 __all__ = ["receptive_radius", "sample_latent", "tiled_downscale", "tiled_upscale"]
 
@@ -40,33 +37,14 @@ __all__ = ["receptive_radius", "sample_latent", "tiled_downscale", "tiled_upscal
 _CHUNK = 1 << 20
 
 
-def _subnet_radius(net: DenseBlock) -> int:
-    """Radius of a dense block: the longest conv chain (conv1 -> ... -> conv5)."""
-    r = 0
-    for conv in (net.conv1, net.conv2, net.conv3, net.conv4, net.conv5):
-        k = conv.kernel_size
-        r += max((k[0] - 1) // 2, (k[1] - 1) // 2) * max(conv.dilation)
-    return r
-
-
-def _ops(model: RescalingModel) -> list[nn.Module]:
-    """The model's Haar steps and couplings in forward order."""
-    if hasattr(model, "down_operations"):  # SAIN
-        return [*model.haar_operations, *model.down_operations, *model.comp_operations]
-    if hasattr(model, "operations"):  # IRN
-        return list(model.operations)
-    raise ValueError(f"cannot tile a {type(model).__name__}: unknown structure")
-
-
 def receptive_radius(model: RescalingModel, direction: str) -> int:
     """How far (in HR pixels) an output pixel of the network can see, from its own block.
 
-    Tracks, through the couplings, the radius of the 3-channel part ``r1`` and of the
-    high-frequency part ``r2``; a subnet adds its radius times the size of a pixel at its
-    level (2 HR pixels after one Haar step, 4 after two). Haar steps mix the two parts.
+    The model computes it from its structure (:meth:`RescalingModel.receptive_radius`;
+    for SAIN and IRN :func:`sain.models.receptive.chain_radius`).
 
     Args:
-        model: a SAIN or IRN network.
+        model: a rescaling network.
         direction: ``"down"`` (HR -> the LR image to send) or ``"up"`` (LR + z -> HR).
 
     Returns:
@@ -74,40 +52,9 @@ def receptive_radius(model: RescalingModel, direction: str) -> int:
         distance of it, so a context margin of ``ceil(radius / s) * s`` HR pixels (or
         ``ceil(radius / s)`` LR pixels) makes tiling exact.
     """
-    ops = _ops(model)
     if direction not in ("down", "up"):
         raise ValueError(f"direction must be 'down' or 'up', got {direction!r}")
-    r1 = r2 = 0
-    if direction == "down":
-        unit, lr_radius = 1, 0
-        for op in ops:
-            if isinstance(op, HaarDownsampling):
-                r1 = r2 = max(r1, r2)
-                unit *= 2
-            elif isinstance(op, InvBlock):
-                d = _subnet_radius(op.F) * unit
-                if isinstance(op, EnhancedInvBlock):  # LR = x1 + E(x2); y1 = LR - F(x2)
-                    lr_radius = max(r1, r2 + _subnet_radius(op.E) * unit)
-                    r1 = max(lr_radius, r2 + d)
-                else:                                  # y1 = x1 + F(x2)
-                    r1 = max(r1, r2 + d)
-                r2 = max(r2, r1 + max(_subnet_radius(op.G), _subnet_radius(op.H)) * unit)
-        if not hasattr(model, "down_operations"):
-            lr_radius = r1  # IRN sends the first 3 channels of its output
-        return lr_radius
-    unit = model.scale
-    for op in reversed(ops):
-        if isinstance(op, HaarDownsampling):
-            r1 = r2 = max(r1, r2)
-            unit //= 2
-        elif isinstance(op, InvBlock):
-            # x2 = (y2 - G(y1)) * exp(-s(y1)); x1 = y1 - F(x2)  (E-block: LR = y1 + F(x2); x1 = LR - E(x2))
-            r2 = max(r2, r1 + max(_subnet_radius(op.G), _subnet_radius(op.H)) * unit)
-            d = _subnet_radius(op.F)
-            if isinstance(op, EnhancedInvBlock):
-                d = max(d, _subnet_radius(op.E))
-            r1 = max(r1, r2 + d * unit)
-    return max(r1, r2)
+    return int(model.receptive_radius(direction))
 
 
 def _margin(radius: int, scale: int) -> int:
@@ -134,7 +81,7 @@ def tiled_downscale(model: RescalingModel, hr: Tensor, tile: int = 1024,
     """``model.downscale`` computed tile by tile.
 
     Args:
-        model: a SAIN or IRN network (its device and dtype are used for the tiles).
+        model: a rescaling network (its device and dtype are used for the tiles).
         hr: (N, 3, H, W) in [0, 1], H and W multiples of the scale.
         tile: side of the core each tile contributes, in HR pixels (a multiple of the scale).
         overlap: context added on every side of a core, in HR pixels (a multiple of the
@@ -171,9 +118,9 @@ def sample_latent(model: RescalingModel, lr: Tensor, seed: int | None = 0,
                   generator: torch.Generator | None = None) -> Tensor:
     """The latent z for upscaling ``lr``, as ``model.sample_latent(lr, generator)`` draws it.
 
-    For SAIN's Gaussian mixture the sample is drawn in chunks (same random stream, same
-    arithmetic, so bit-identical), keeping the temporaries small; other models fall back
-    to ``model.sample_latent``. The result is float32 on the CPU.
+    Asks the model for the sample in chunks of :data:`_CHUNK` elements (SAIN's Gaussian
+    mixture then keeps its temporaries small, with the same random stream: bit-identical).
+    The result is float32 on the CPU.
 
     Args:
         model: the network.
@@ -184,38 +131,7 @@ def sample_latent(model: RescalingModel, lr: Tensor, seed: int | None = 0,
     """
     if generator is None and seed is not None:
         generator = torch.Generator().manual_seed(int(seed))
-    gmm = getattr(model, "gmm", None)
-    if not isinstance(gmm, GaussianMixture) or (generator is not None and generator.device.type != "cpu"):
-        return model.sample_latent(lr.float().cpu(), generator).float()
-    model._check_lr(lr)
-    n, _, h, w = lr.shape
-    shape = (n, model.latent_channels, h, w)
-    numel = n * model.latent_channels * h * w
-    k = gmm.components
-    logits, means, sigmas = gmm.logits.detach().float().cpu(), gmm.means.detach().float().cpu(), \
-        gmm.sigmas.detach().float().cpu()
-    out = torch.empty(numel)
-    sig = torch.empty(numel)
-    # Same order of draws as GaussianMixture.sample: all component uniforms, then all eps.
-    for a in range(0, numel, _CHUNK):
-        b = min(a + _CHUNK, numel)
-        u = torch.rand(b - a, k, generator=generator)
-        gumbel = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
-        soft = torch.softmax(logits + gumbel, dim=-1)
-        hard = torch.zeros_like(soft).scatter_(1, soft.argmax(-1, keepdim=True), 1.0)
-        onehot = hard - soft + soft
-        out[a:b] = onehot @ means
-        sig[a:b] = onehot @ sigmas
-    # torch's CPU normal draws 16 values at a time with a special tail; chunks that are
-    # multiples of 16 with the remainder in the last chunk reproduce one large draw, as
-    # long as the last chunk has at least 16 values.
-    bounds = list(range(0, numel, _CHUNK)) + [numel]
-    if len(bounds) > 2 and bounds[-1] - bounds[-2] < 16:
-        del bounds[-2]
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        eps = torch.randn(b - a, generator=generator)
-        out[a:b] += sig[a:b] * eps
-    return out.reshape(shape)
+    return model.sample_latent(lr.float().cpu(), generator, chunk=_CHUNK).float()
 
 
 @torch.no_grad()
@@ -224,7 +140,7 @@ def tiled_upscale(model: RescalingModel, lr: Tensor, tile: int = 512, overlap: i
     """``model.upscale`` computed tile by tile, with one latent for the whole image.
 
     Args:
-        model: a SAIN or IRN network.
+        model: a rescaling network.
         lr: received LR (N, 3, h, w) in [0, 1].
         tile: side of the core each tile contributes, in LR pixels.
         overlap: context on every side of a core, in LR pixels; ``None`` = the receptive

@@ -1,4 +1,4 @@
-"""The contract shared by every rescaling network of the project (SAIN and IRN).
+"""The contract shared by every rescaling network of the project (SAIN, IRN, ...).
 
     y, lr = model(x)            x (N, 3, H, W) in [0, 1], H and W multiples of the scale
                                 y (N, 3*s^2, H/s, W/s): the full forward output
@@ -10,20 +10,42 @@
 
 ``model(x, return_logdet=True)`` and ``model.inverse(y, return_logdet=True)`` also return
 the per-sample log-determinant (forward == -inverse for the same pair).
+
+A subclass is an architecture plug-in (see CONTRIBUTING.md): registered by name with
+:func:`sain.models.register`, it owns
+
+* its configuration: ``config()`` returns the constructor arguments, :meth:`from_config`
+  rebuilds the model from them (unknown keys are a one-line error);
+* its checkpoints: :meth:`infer_config` reads the configuration of a reference-layout
+  state dict from its keys and shapes (``None`` when the keys are not this architecture's),
+  :meth:`convert_reference_state_dict` maps such a dict onto its own module names, and
+  :meth:`from_state_dict` builds and strictly loads a model;
+* its inference interface: ``downscale``, ``upscale``, ``sample_latent(lr, generator,
+  chunk)`` and :meth:`receptive_radius` (how far an output pixel sees: the exact tile
+  margin for :mod:`sain.tiling`);
+* the name of its training objective (``objective``, a key of
+  :func:`sain.train.objective.register_objective`).
 """
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ..errors import CheckpointError
+
 
 class RescalingModel(nn.Module):
-    """Base class: input checks, convenience methods and the configuration contract."""
+    """Base class: input checks, convenience methods and the plug-in contract."""
 
+    #: Registry name, set by :func:`sain.models.register`.
     arch: str = ""
+    #: Name of the training objective (see :mod:`sain.train.objective`).
+    objective: str = ""
 
     def __init__(self, scale: int):
         super().__init__()
@@ -35,8 +57,74 @@ class RescalingModel(nn.Module):
 
     # -- configuration -------------------------------------------------------------
     def config(self) -> dict[str, Any]:
-        """Constructor arguments; ``type(model)(**model.config())`` rebuilds the model."""
+        """Constructor arguments; ``type(model).from_config(model.config())`` rebuilds the model."""
         raise NotImplementedError
+
+    @classmethod
+    def config_fields(cls) -> dict[str, inspect.Parameter]:
+        """The constructor's keyword arguments (name -> parameter, with default and annotation)."""
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        return {p.name: p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> RescalingModel:
+        """A fresh model from constructor arguments; an unknown key is a one-line error."""
+        known = cls.config_fields()
+        unknown = sorted(set(config) - set(known))
+        if unknown:
+            raise CheckpointError(f"{cls.arch or cls.__name__}: unknown option {unknown[0]!r} "
+                                  f"(known: {', '.join(known)})")
+        return cls(**config)
+
+    # -- checkpoints ---------------------------------------------------------------
+    @classmethod
+    def infer_config(cls, sd: Mapping[str, Tensor]) -> dict[str, Any] | None:
+        """The configuration of a reference-layout state dict of this architecture, read from
+        its keys and shapes; ``None`` when the keys are not this architecture's. Raises
+        :class:`~sain.checkpoint.CheckpointError` for a dict that is this architecture's
+        but inconsistent."""
+        return None
+
+    @classmethod
+    def convert_reference_state_dict(cls, sd: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """A reference-layout state dict renamed to this class's module names.
+
+        The default drops the reference's constant Haar filters (``*.haar_weights``, a
+        non-persistent buffer here) and keeps every other key: SAIN's and IRN's module
+        names match the reference code's.
+        """
+        return {k: v for k, v in sd.items() if not k.endswith("haar_weights")}
+
+    @classmethod
+    def from_state_dict(cls, sd: Mapping[str, Tensor], config: Mapping[str, Any] | None = None,
+                        source: str = "checkpoint") -> RescalingModel:
+        """Build the model (``config``, or the one inferred from a reference ``sd``) and load
+        ``sd`` strictly: every key present with its shape, nothing extra. Eval mode."""
+        if config is None:
+            config = cls.infer_config(sd)
+            if config is None:
+                raise CheckpointError(f"{source}: not a {cls.arch or cls.__name__} state dict")
+        try:
+            model = cls.from_config(config)
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{source}: {e}") from None
+        sd = cls.convert_reference_state_dict(sd)
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(sd))
+        unexpected = sorted(set(sd) - set(expected))
+        if missing or unexpected:
+            parts = []
+            if missing:
+                parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+            if unexpected:
+                parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+            raise CheckpointError(f"{source}: weights do not match {model.arch} {dict(config)}: "
+                                  + ", ".join(parts))
+        for k, v in expected.items():
+            if sd[k].shape != v.shape:
+                raise CheckpointError(f"{source}: {k} has shape {tuple(sd[k].shape)}, expected {tuple(v.shape)}")
+        model.load_state_dict({k: sd[k].to(v.dtype) for k, v in expected.items()})
+        return model.eval()
 
     # -- checks --------------------------------------------------------------------
     def _check_hr(self, x: Tensor) -> None:
@@ -59,9 +147,27 @@ class RescalingModel(nn.Module):
         if not isinstance(lr, Tensor) or lr.dim() != 4 or lr.shape[1] != 3:
             raise ValueError(f"expected a (N, 3, h, w) LR tensor, got shape {tuple(getattr(lr, 'shape', ()))}")
 
-    # -- convenience ---------------------------------------------------------------
-    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    # -- inference interface --------------------------------------------------------
+    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None,
+                      chunk: int | None = None) -> Tensor:
+        """A latent ``z`` (N, 3*(s^2-1), h, w) for upscaling ``lr`` (same dtype and device).
+
+        ``chunk`` (elements per draw, a multiple of 16) asks for the same sample drawn in
+        pieces, to bound the sampler's temporaries for a whole large photo (tiling).
+        """
         raise NotImplementedError
+
+    def receptive_radius(self, direction: str) -> int:
+        """How far (in HR pixels) an output pixel sees from its own block, for ``"down"``
+        (HR -> the LR to send) or ``"up"`` (LR + z -> HR); a tile margin of that many
+        pixels makes tiled processing exact (:mod:`sain.tiling`)."""
+        raise NotImplementedError
+
+    def split_output(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """The forward output ``y`` as ``(y[:, :3], z)``: the LR part and the latent part,
+        with a gradient that keeps ``y``'s memory format."""
+        from .coupling import split_channels
+        return split_channels(y, 3)
 
     def downscale(self, hr: Tensor) -> Tensor:
         """HR (N, 3, H, W) in [0, 1] -> the LR image to send (N, 3, H/s, W/s), not yet quantised."""

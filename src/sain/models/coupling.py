@@ -14,13 +14,25 @@ Enhanced (SAIN), one more subnet E that yields the high-quality LR in the same p
     inverse:  x2 = (y2 - G(y1)) * exp(-s(y1))   LR = y1 + F(x2)   x1 = LR - E(x2)
 
 Both have log|det J| = sum(s) per sample (forward) and -sum(s) (inverse).
+
+Subnets are built by a ``subnet_constructor(c_in, c_out)`` (default: :class:`DenseBlock`),
+in the spirit of FrEIA's ``subnet_constructor`` / ``dims_c``. A *conditioned* coupling
+(``cond_dim > 0``) builds them as ``subnet_constructor(c_in, c_out, cond_dim)`` and calls
+them as ``subnet(x, cond)`` with a condition ``cond`` (N, cond_dim) given to ``forward``
+(e.g. an embedding of the codec quality). The condition is an input of every subnet, not
+a transformed variable, so a conditioned coupling is exactly invertible for each ``cond``.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from .subnet import DenseBlock, memory_format_of
+
+#: ``(c_in, c_out) -> module`` (or ``(c_in, c_out, cond_dim)`` for a conditioned coupling).
+SubnetConstructor = Callable[..., nn.Module]
 
 
 class _SplitChannels(torch.autograd.Function):
@@ -56,34 +68,49 @@ def split_channels(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
 class InvBlock(nn.Module):
     """Vanilla affine coupling ``(N, C, h, w) <-> (N, C, h, w)``; ``forward`` returns ``(out, logdet)``."""
 
-    def __init__(self, channels: int, split: int = 3, clamp: float = 1.0):
+    def __init__(self, channels: int, split: int = 3, clamp: float = 1.0,
+                 subnet_constructor: SubnetConstructor | None = None, cond_dim: int = 0):
         super().__init__()
         if not 0 < split < channels:
             raise ValueError(f"split must be in (0, {channels}), got {split}")
-        self.channels, self.split, self.clamp = channels, split, clamp
+        if cond_dim < 0:
+            raise ValueError(f"cond_dim must be >= 0, got {cond_dim}")
+        self.channels, self.split, self.clamp, self.cond_dim = channels, split, clamp, cond_dim
+        self._make = subnet_constructor or DenseBlock
         c1, c2 = split, channels - split
-        self.F = DenseBlock(c2, c1)
-        self.G = DenseBlock(c1, c2)
-        self.H = DenseBlock(c1, c2)
+        self.F = self._subnet(c2, c1)
+        self.G = self._subnet(c1, c2)
+        self.H = self._subnet(c1, c2)
 
-    def _s(self, y1: Tensor) -> Tensor:
-        return self.clamp * (torch.sigmoid(self.H(y1)) * 2 - 1)
+    def _subnet(self, c_in: int, c_out: int) -> nn.Module:
+        return self._make(c_in, c_out, self.cond_dim) if self.cond_dim else self._make(c_in, c_out)
 
-    def _check(self, x: Tensor) -> None:
+    def _run(self, net: nn.Module, x: Tensor, cond: Tensor | None) -> Tensor:
+        return net(x) if cond is None else net(x, cond)
+
+    def _s(self, y1: Tensor, cond: Tensor | None = None) -> Tensor:
+        return self.clamp * (torch.sigmoid(self._run(self.H, y1, cond)) * 2 - 1)
+
+    def _check(self, x: Tensor, cond: Tensor | None = None) -> None:
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"coupling expects (N, {self.channels}, h, w), got {tuple(x.shape)}")
+        if self.cond_dim and (cond is None or cond.dim() != 2 or cond.shape[1] != self.cond_dim):
+            got = None if cond is None else tuple(cond.shape)
+            raise ValueError(f"this coupling is conditioned: cond must be (N, {self.cond_dim}), got {got}")
+        if not self.cond_dim and cond is not None:
+            raise ValueError("this coupling takes no condition (cond_dim = 0)")
 
-    def forward(self, x: Tensor, rev: bool = False) -> tuple[Tensor, Tensor]:
-        self._check(x)
+    def forward(self, x: Tensor, rev: bool = False, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self._check(x, cond)
         a, b = split_channels(x, self.split)
         if not rev:
-            y1 = a + self.F(b)
-            s = self._s(y1)
-            y2 = b * torch.exp(s) + self.G(y1)
+            y1 = a + self._run(self.F, b, cond)
+            s = self._s(y1, cond)
+            y2 = b * torch.exp(s) + self._run(self.G, y1, cond)
             return torch.cat((y1, y2), 1), s.flatten(1).sum(1)
-        s = self._s(a)
-        x2 = (b - self.G(a)) * torch.exp(-s)
-        x1 = a - self.F(x2)
+        s = self._s(a, cond)
+        x2 = (b - self._run(self.G, a, cond)) * torch.exp(-s)
+        x1 = a - self._run(self.F, x2, cond)
         return torch.cat((x1, x2), 1), -s.flatten(1).sum(1)
 
 
@@ -94,21 +121,23 @@ class EnhancedInvBlock(InvBlock):
     the recovered high-quality LR ``y1 + F(x2)``.
     """
 
-    def __init__(self, channels: int, split: int = 3, clamp: float = 1.0):
-        super().__init__(channels, split, clamp)
-        self.E = DenseBlock(channels - split, split)
+    def __init__(self, channels: int, split: int = 3, clamp: float = 1.0,
+                 subnet_constructor: SubnetConstructor | None = None, cond_dim: int = 0):
+        super().__init__(channels, split, clamp, subnet_constructor, cond_dim)
+        self.E = self._subnet(channels - split, split)
 
-    def forward(self, x: Tensor, rev: bool = False) -> tuple[Tensor, Tensor, Tensor]:  # type: ignore[override]
-        self._check(x)
+    def forward(self, x: Tensor, rev: bool = False,  # type: ignore[override]
+                cond: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        self._check(x, cond)
         a, b = split_channels(x, self.split)
         if not rev:
-            lr = a + self.E(b)
-            y1 = lr - self.F(b)
-            s = self._s(y1)
-            y2 = b * torch.exp(s) + self.G(y1)
+            lr = a + self._run(self.E, b, cond)
+            y1 = lr - self._run(self.F, b, cond)
+            s = self._s(y1, cond)
+            y2 = b * torch.exp(s) + self._run(self.G, y1, cond)
             return torch.cat((y1, y2), 1), lr, s.flatten(1).sum(1)
-        s = self._s(a)
-        x2 = (b - self.G(a)) * torch.exp(-s)
-        lr = a + self.F(x2)
-        x1 = lr - self.E(x2)
+        s = self._s(a, cond)
+        x2 = (b - self._run(self.G, a, cond)) * torch.exp(-s)
+        lr = a + self._run(self.F, x2, cond)
+        x1 = lr - self._run(self.E, x2, cond)
         return torch.cat((x1, x2), 1), lr, -s.flatten(1).sum(1)

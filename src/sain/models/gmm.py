@@ -56,3 +56,44 @@ class GaussianMixture(nn.Module):
         mu = onehot @ self.means.float()
         sigma = onehot @ self.sigmas.float()
         return (mu + sigma * eps.float()).reshape(shape).to(dtype)
+
+    @torch.no_grad()
+    def sample_chunked(self, shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None = None,
+                       chunk: int = 1 << 20) -> Tensor:
+        """:meth:`sample` drawn ``chunk`` elements at a time, float32 on the CPU, no gradient.
+
+        Same random stream and arithmetic as one :meth:`sample` call with the same CPU
+        generator (bit-identical), without its per-element temporaries (about 25 floats per
+        element) for the whole tensor at once. ``chunk`` must be a multiple of 16.
+        """
+        if chunk < 16 or chunk % 16:
+            raise ValueError(f"chunk must be a positive multiple of 16, got {chunk}")
+        if generator is not None and generator.device.type != "cpu":
+            raise ValueError("chunked sampling draws from a CPU generator")
+        numel = 1
+        for d in shape:
+            numel *= int(d)
+        k = self.components
+        logits, means, sigmas = (t.detach().float().cpu() for t in (self.logits, self.means, self.sigmas))
+        out = torch.empty(numel)
+        sig = torch.empty(numel)
+        # Same order of draws as sample(): all component uniforms, then all eps.
+        for a in range(0, numel, chunk):
+            b = min(a + chunk, numel)
+            u = torch.rand(b - a, k, generator=generator)
+            gumbel = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
+            soft = torch.softmax(logits + gumbel, dim=-1)
+            hard = torch.zeros_like(soft).scatter_(1, soft.argmax(-1, keepdim=True), 1.0)
+            onehot = hard - soft + soft
+            out[a:b] = onehot @ means
+            sig[a:b] = onehot @ sigmas
+        # torch's CPU normal draws 16 values at a time with a special tail; chunks that are
+        # multiples of 16 with the remainder in the last chunk reproduce one large draw, as
+        # long as the last chunk has at least 16 values.
+        bounds = list(range(0, numel, chunk)) + [numel]
+        if len(bounds) > 2 and bounds[-1] - bounds[-2] < 16:
+            del bounds[-2]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            eps = torch.randn(b - a, generator=generator)
+            out[a:b] += sig[a:b] * eps
+        return out.reshape(shape)

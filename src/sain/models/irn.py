@@ -8,20 +8,26 @@ The upscaling latent is z ~ N(0, I). Module names match the reference checkpoint
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ..errors import CheckpointError
 from .base import RescalingModel
 from .coupling import InvBlock
 from .haar import HaarDownsampling
+from .receptive import chain_radius
+from .registry import register
+from .sain import count_blocks, scale_of_width
 
 
+@register("irn")
 class IRN(RescalingModel):
     """IRN network. See :mod:`sain.models.base` for the call contract."""
 
-    arch = "irn"
+    objective = "irn"
 
     def __init__(self, scale: int = 2, blocks_per_level: int = 8):
         super().__init__(scale)
@@ -39,6 +45,24 @@ class IRN(RescalingModel):
 
     def config(self) -> dict[str, Any]:
         return {"scale": self.scale, "blocks_per_level": self.blocks_per_level}
+
+    @classmethod
+    def infer_config(cls, sd: Mapping[str, Tensor]) -> dict[str, Any] | None:
+        if not any(k.startswith("operations.") for k in sd):
+            return None
+        n = count_blocks(sd, "operations")
+        blocks = [i for i in range(n) if f"operations.{i}.F.conv1.weight" in sd]
+        if not blocks:
+            raise CheckpointError("IRN checkpoint has no coupling blocks")
+        widths = sorted({sd[f"operations.{i}.F.conv1.weight"].shape[1] + 3 for i in blocks})
+        scale = scale_of_width(max(widths))
+        levels = {2: 1, 4: 2, 8: 3}[scale]
+        if len(blocks) % levels:
+            raise CheckpointError(f"{len(blocks)} IRN blocks cannot split evenly over {levels} levels")
+        return {"scale": scale, "blocks_per_level": len(blocks) // levels}
+
+    def receptive_radius(self, direction: str) -> int:
+        return chain_radius(list(self.operations), direction, self.scale, sends_enhanced_lr=False)
 
     def forward(self, x: Tensor, return_logdet: bool = False):
         self._check_hr(x)
@@ -60,8 +84,10 @@ class IRN(RescalingModel):
         lr = y[:, :3]
         return (out, lr, logdet) if return_logdet else (out, lr)
 
-    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """A standard-normal z, (N, 3*(s^2-1), h, w); drawn in float32 on the generator's device."""
+    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None,
+                      chunk: int | None = None) -> Tensor:
+        """A standard-normal z, (N, 3*(s^2-1), h, w); drawn in float32 on the generator's device
+        (one draw: its temporaries are the sample itself, so ``chunk`` changes nothing)."""
         self._check_lr(lr)
         n, _, h, w = lr.shape
         gdev = generator.device if generator is not None else lr.device

@@ -11,19 +11,41 @@ Defaults from the paper: x2 = 5 E-blocks + 3 V-blocks (2,015,437 parameters), x4
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ..errors import CheckpointError
 from .base import RescalingModel
 from .coupling import EnhancedInvBlock, InvBlock
 from .gmm import GaussianMixture
 from .haar import HaarDownsampling
+from .receptive import chain_radius
+from .registry import register
 
 DEFAULT_BLOCKS = {2: (5, 3), 4: (10, 6), 8: (15, 9)}
+#: Scale by coupling width (3 * s^2 channels).
+SCALE_OF_WIDTH = {12: 2, 48: 4, 192: 8}
 
 
+def count_blocks(sd: Mapping[str, Tensor], prefix: str) -> int:
+    """``1 + max i`` over the keys ``prefix.i.*`` of a state dict (0 if none)."""
+    pat = re.compile(re.escape(prefix) + r"\.(\d+)\.")
+    idx = [int(m.group(1)) for k in sd for m in [pat.match(k)] if m]
+    return max(idx) + 1 if idx else 0
+
+
+def scale_of_width(c: int) -> int:
+    scale = SCALE_OF_WIDTH.get(c)
+    if scale is None:
+        raise CheckpointError(f"coupling width {c} does not match x2, x4 or x8")
+    return scale
+
+
+@register("sain")
 class SAIN(RescalingModel):
     """SAIN network. See :mod:`sain.models.base` for the call contract.
 
@@ -33,7 +55,7 @@ class SAIN(RescalingModel):
         gmm_components: mixture components K of the latent model.
     """
 
-    arch = "sain"
+    objective = "sain"
 
     def __init__(self, scale: int = 2, e_blocks: int | None = None, v_blocks: int | None = None,
                  gmm_components: int = 5):
@@ -58,6 +80,21 @@ class SAIN(RescalingModel):
     def config(self) -> dict[str, Any]:
         return {"scale": self.scale, "e_blocks": self.e_blocks, "v_blocks": self.v_blocks,
                 "gmm_components": self.gmm_components}
+
+    @classmethod
+    def infer_config(cls, sd: Mapping[str, Tensor]) -> dict[str, Any] | None:
+        if not any(k.startswith("down_operations.") for k in sd):
+            return None
+        w = sd.get("down_operations.0.F.conv1.weight")
+        if w is None:
+            raise CheckpointError("SAIN checkpoint lacks down_operations.0.F.conv1.weight")
+        k = sd["gmm.gmm_para"].shape[1] if "gmm.gmm_para" in sd else 5
+        return {"scale": scale_of_width(w.shape[1] + 3), "e_blocks": count_blocks(sd, "down_operations"),
+                "v_blocks": count_blocks(sd, "comp_operations"), "gmm_components": int(k)}
+
+    def receptive_radius(self, direction: str) -> int:
+        ops = [*self.haar_operations, *self.down_operations, *self.comp_operations]
+        return chain_radius(ops, direction, self.scale, sends_enhanced_lr=True)
 
     def forward(self, x: Tensor, return_logdet: bool = False):
         """HR ``x`` (N, 3, H, W) -> ``(y, lr)`` (+ ``logdet`` (N,) if asked)."""
@@ -108,9 +145,15 @@ class SAIN(RescalingModel):
             logdet = logdet + ld
         return (out, lr, logdet) if return_logdet else (out, lr)
 
-    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """A GMM sample for z, (N, 3*(s^2-1), h, w), same dtype/device as ``lr``."""
+    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None,
+                      chunk: int | None = None) -> Tensor:
+        """A GMM sample for z, (N, 3*(s^2-1), h, w), same dtype/device as ``lr``.
+
+        With ``chunk`` and a CPU (or no) generator the same sample is drawn in pieces
+        (:meth:`GaussianMixture.sample_chunked`, no gradient)."""
         self._check_lr(lr)
         n, _, h, w = lr.shape
-        return self.gmm.sample((n, self.latent_channels, h, w), generator=generator,
-                               dtype=lr.dtype, device=lr.device)
+        shape = (n, self.latent_channels, h, w)
+        if chunk is not None and (generator is None or generator.device.type == "cpu"):
+            return self.gmm.sample_chunked(shape, generator, chunk).to(device=lr.device, dtype=lr.dtype)
+        return self.gmm.sample(shape, generator=generator, dtype=lr.dtype, device=lr.device)

@@ -152,6 +152,15 @@ class DenseBlock(nn.Module):
 
     fused: bool = True
 
+    @property
+    def receptive_radius(self) -> int:
+        """Pixels an output sees on each side: the longest chain, conv1 -> ... -> conv5."""
+        r = 0
+        for conv in (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5):
+            k, d = conv.kernel_size, conv.dilation
+            r += max((k[0] - 1) // 2 * d[0], (k[1] - 1) // 2 * d[1])
+        return r
+
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_fused(x) if self.fused else self.forward_concat(x)
 

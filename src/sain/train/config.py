@@ -1,37 +1,102 @@
-"""Training configuration: small TOML files read into typed dataclasses.
+"""Training configuration: small TOML files read into typed sections, and written back.
 
 A config file has the sections ``[model]``, ``[data]``, ``[loss]``, ``[optim]`` and
-``[run]``, each mapping onto the dataclass of the same name below; anything left out
-keeps the paper's default. Values can be overridden from the command line with
+``[run]``; anything left out keeps the paper's default. ``[model]`` holds ``arch`` (a
+registered architecture, :func:`sain.models.list_archs`) and that architecture's
+constructor arguments, typed by the constructor's annotations; the other sections map onto
+the dataclasses below. Values can be overridden from the command line with
 ``--set section.key=value`` (parsed as TOML values, never ``eval``-ed).
+:func:`to_toml` / :func:`save_config` write a config that :func:`load_config` reads back.
 """
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import json
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from ..models import get_arch, list_archs
 
 
 class ConfigError(ValueError):
     """An invalid configuration file or override."""
 
 
-@dataclass
+def _arch_class(arch: Any, where: str = "model.arch") -> type:
+    try:
+        return get_arch(arch)
+    except ValueError:
+        raise ConfigError(f"{where} must be one of {', '.join(list_archs())}, got {arch!r}") from None
+
+
 class ModelConfig:
-    arch: str = "sain"            # "sain" or "irn"
-    scale: int = 2
-    e_blocks: int | None = None   # SAIN: paper defaults when None (x2: 5, x4: 10)
-    v_blocks: int | None = None   # SAIN: (x2: 3, x4: 6)
-    gmm_components: int = 5       # SAIN
-    blocks_per_level: int = 8     # IRN
+    """``[model]``: ``arch`` plus the architecture's constructor arguments as attributes
+    (``cfg.model.scale``, ``cfg.model.e_blocks``, ...; defaults from the constructor).
+
+    Setting ``arch`` to another architecture resets the options to its defaults, keeping
+    ``scale``; setting an option the architecture does not have is a :class:`ConfigError`.
+    """
+
+    def __init__(self, arch: str = "sain", **options: Any):
+        object.__setattr__(self, "arch", arch)
+        object.__setattr__(self, "options", self._defaults(arch))
+        for k, v in options.items():
+            setattr(self, k, v)
+
+    @staticmethod
+    def _defaults(arch: str) -> dict[str, Any]:
+        params = _arch_class(arch).config_fields()
+        return {k: (None if p.default is inspect.Parameter.empty else p.default) for k, p in params.items()}
+
+    def annotation(self, key: str) -> str:
+        """The constructor's annotation of option ``key`` (a string such as ``"int | None"``)."""
+        ann = _arch_class(self.arch).config_fields()[key].annotation
+        return "" if ann is inspect.Parameter.empty else str(getattr(ann, "__name__", ann))
+
+    def keys(self) -> list[str]:
+        return ["arch", *self.options]
+
+    def __getattr__(self, name: str) -> Any:
+        options = self.__dict__.get("options", {})
+        if name in options:
+            return options[name]
+        raise AttributeError(f"[model] of arch {self.__dict__.get('arch')!r} has no option {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "arch":
+            if value != self.arch:
+                scale = self.options.get("scale")
+                object.__setattr__(self, "options", self._defaults(value))
+                object.__setattr__(self, "arch", value)
+                if scale is not None and "scale" in self.options:
+                    self.options["scale"] = scale
+            return
+        if name not in self.options:
+            raise ConfigError(f"[model] unknown key {name!r} for arch {self.arch!r} "
+                              f"(known: {', '.join(self.keys())})")
+        self.options[name] = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ModelConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"ModelConfig({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
+
+    def __deepcopy__(self, memo: dict) -> ModelConfig:
+        return ModelConfig(self.arch, **json.loads(json.dumps(self.options)))
+
+    def copy(self) -> ModelConfig:
+        return self.__deepcopy__({})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arch": self.arch, **self.options}
 
     def build_kwargs(self) -> dict[str, Any]:
-        if self.arch == "sain":
-            return {"scale": self.scale, "e_blocks": self.e_blocks, "v_blocks": self.v_blocks,
-                    "gmm_components": self.gmm_components}
-        return {"scale": self.scale, "blocks_per_level": self.blocks_per_level}
+        """The constructor arguments of the architecture."""
+        return dict(self.options)
 
 
 @dataclass
@@ -89,12 +154,12 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = {s: (self.model.to_dict() if s == "model" else asdict(getattr(self, s))) for s in SECTIONS}
+        return out
 
     def validate(self) -> "TrainConfig":
         m, d, l, o, r = self.model, self.data, self.loss, self.optim, self.run
         checks = [
-            (m.arch in ("sain", "irn"), f"model.arch must be 'sain' or 'irn', got {m.arch!r}"),
             (m.scale in (2, 4), f"model.scale must be 2 or 4, got {m.scale!r}"),
             (d.patch > 0 and d.patch % (2 * m.scale) == 0,
              f"data.patch must be a positive multiple of {2 * m.scale}, got {d.patch}"),
@@ -130,10 +195,9 @@ def _section_class(name: str) -> type:
 _TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool}
 
 
-def _declared_type(cls: type, key: str) -> tuple[type | None, type | None]:
-    """``(type, element type)`` of a field from its annotation: ``int | None`` -> ``(int, None)``,
+def _declared_type(ann: str) -> tuple[type | None, type | None]:
+    """``(type, element type)`` of an annotation string: ``int | None`` -> ``(int, None)``,
     ``list[int]`` -> ``(list, int)``. (Annotations are strings here: ``from __future__``.)"""
-    ann = str({f.name: f.type for f in fields(cls)}[key])
     for part in (p.strip() for p in ann.split("|")):
         if part in _TYPE_NAMES:
             return _TYPE_NAMES[part], None
@@ -155,11 +219,21 @@ def _coerce_scalar(expected: type, value: Any) -> Any:
     return value if isinstance(value, expected) else None
 
 
-def _coerce(cls: type, key: str, value: Any, where: str) -> Any:
-    names = {f.name: f for f in fields(cls)}
+def _annotation(section: Any, key: str, where: str) -> str:
+    """The declared type of ``key`` in a section object, or a one-line error for an unknown key."""
+    if isinstance(section, ModelConfig):
+        if key not in section.keys():
+            raise ConfigError(f"{where}: unknown key {key!r} for arch {section.arch!r} "
+                              f"(known: {', '.join(section.keys())})")
+        return "str" if key == "arch" else section.annotation(key)
+    names = {f.name: f for f in fields(section)}
     if key not in names:
         raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(names)})")
-    expected, element = _declared_type(cls, key)
+    return str(names[key].type)
+
+
+def _coerce(section: Any, key: str, value: Any, where: str) -> Any:
+    expected, element = _declared_type(_annotation(section, key, where))
     if expected is None:
         return value
     if expected is list:
@@ -184,10 +258,13 @@ def from_dict(raw: dict[str, Any], where: str = "config") -> TrainConfig:
             raise ConfigError(f"{where}: unknown section [{section}] (known: {', '.join(SECTIONS)})")
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: [{section}] must be a table")
-        cls = _section_class(section)
         obj = getattr(cfg, section)
+        if section == "model" and "arch" in values:  # the architecture decides the other keys
+            _arch_class(values["arch"], f"{where} [model] arch")
+            obj.arch = values["arch"]
         for k, v in values.items():
-            setattr(obj, k, _coerce(cls, k, v, f"{where} [{section}]"))
+            if not (section == "model" and k == "arch"):
+                setattr(obj, k, _coerce(obj, k, v, f"{where} [{section}]"))
     return cfg
 
 
@@ -224,20 +301,56 @@ def apply_override(cfg: TrainConfig, text: str) -> None:
         value = rhs.strip()
     if rhs.strip().lower() in ("none", "null"):
         value = None
-    cls = _section_class(section)
-    if value is None:
-        names = {f.name for f in fields(cls)}
-        if key not in names:
-            raise ConfigError(f"override {text!r}: unknown key {key!r}")
+    obj = getattr(cfg, section)
+    if section == "model" and key == "arch":
+        _arch_class(value, f"override {text!r}: model.arch")
+    elif value is None:
+        _annotation(obj, key, f"override {text!r}")
     else:
-        value = _coerce(cls, key, value, f"override {text!r}")
-    setattr(getattr(cfg, section), key, value)
+        value = _coerce(obj, key, value, f"override {text!r}")
+    setattr(obj, key, value)
+
+
+def _copy_section(obj: Any) -> Any:
+    return obj.copy() if isinstance(obj, ModelConfig) else dataclasses.replace(obj)
 
 
 def replace(cfg: TrainConfig, **sections: dict[str, Any]) -> TrainConfig:
     """A copy of ``cfg`` with some section fields replaced (``replace(cfg, run={"iters": 5})``)."""
-    new = dataclasses.replace(cfg, **{s: dataclasses.replace(getattr(cfg, s)) for s in SECTIONS})
+    new = dataclasses.replace(cfg, **{s: _copy_section(getattr(cfg, s)) for s in SECTIONS})
     for s, vals in sections.items():
         for k, v in vals.items():
             setattr(getattr(new, s), k, v)
     return new
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)
+
+
+def to_toml(cfg: TrainConfig) -> str:
+    """``cfg`` as a TOML document that :func:`load_config` reads back to an equal config
+    (``None`` values are left out: they are the defaults)."""
+    lines = []
+    for section, values in cfg.to_dict().items():
+        lines.append(f"[{section}]")
+        for k, v in values.items():
+            if v is not None:
+                lines.append(f"{k} = {_toml_value(v)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> Path:
+    """Write ``cfg`` as TOML to ``path`` (atomically)."""
+    from ..fileio import write_bytes_atomic
+
+    p = Path(path)
+    write_bytes_atomic(p, to_toml(cfg).encode())
+    return p

@@ -16,18 +16,85 @@ L2 is the per-image sum of squared differences averaged over the batch; L1 the
 per-image sum of sqrt(d^2 + 1e-6) averaged over the batch. Networks run under the
 configured autocast; losses, the GMM and the codecs run in float32. The real codec
 ``R(Q(LR))`` runs in a worker thread while the inverse pass is computed.
+
+Objectives are plug-ins like the architectures: a function ``terms(objective, batch) ->
+dict`` (with ``"loss"``) registered by name with :func:`register_objective`; a model class
+names its objective (``RescalingModel.objective``), and :class:`Objective` looks it up. An
+unknown name is an error naming the known ones, never a fallback.
 """
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from ..codecs import codec_roundtrip, diff_jpeg, quantize
 from ..models import RescalingModel
-from ..models.coupling import split_channels
+
+__all__ = ["Objective", "ObjectiveSpec", "get_objective", "l1", "l2", "list_objectives", "register_objective"]
+
+Terms = Callable[["Objective", dict[str, Tensor]], dict[str, Tensor]]
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    """A registered objective.
+
+    Attributes:
+        name: the name a model class gives as ``objective``.
+        terms: ``terms(objective, batch) -> {term: tensor, ..., "loss": tensor}``.
+        codec_targets: the data pipeline precomputes ``batch["lr_ref_codec"]`` = R(LR_ref)
+            with the configured real codec (else the batch has ``hr`` and ``lr_ref`` only).
+        codec_worker: runs a real codec inside the step (a worker thread overlaps it).
+    """
+
+    name: str
+    terms: Terms
+    codec_targets: bool = False
+    codec_worker: bool = False
+
+
+_OBJECTIVES: dict[str, ObjectiveSpec] = {}
+
+
+def register_objective(name: str, codec_targets: bool = False, codec_worker: bool = False
+                       ) -> Callable[[Terms], Terms]:
+    """Decorator: register ``terms(objective, batch) -> dict`` as the objective ``name``."""
+    def deco(fn: Terms) -> Terms:
+        if name in _OBJECTIVES and _OBJECTIVES[name].terms is not fn:
+            raise ValueError(f"objective {name!r} is already registered")
+        _OBJECTIVES[name] = ObjectiveSpec(name, fn, codec_targets, codec_worker)
+        return fn
+    return deco
+
+
+def list_objectives() -> list[str]:
+    return list(_OBJECTIVES)
+
+
+def get_objective(name: str) -> ObjectiveSpec:
+    """The objective registered as ``name``; ``ValueError`` naming the known ones otherwise."""
+    try:
+        return _OBJECTIVES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown objective {name!r} (known: {', '.join(_OBJECTIVES)})") from None
+
+
+def objective_of(model_or_class: RescalingModel | type[RescalingModel]) -> ObjectiveSpec:
+    """The objective a model (class) names; a clear error when it names none or an unknown one."""
+    name = model_or_class.objective
+    arch = model_or_class.arch or getattr(model_or_class, "__name__", type(model_or_class).__name__)
+    if not name:
+        raise ValueError(f"architecture {arch!r} names no training objective (set its class attribute "
+                         f"'objective'; known: {', '.join(_OBJECTIVES)})")
+    try:
+        return get_objective(name)
+    except ValueError as e:
+        raise ValueError(f"architecture {arch!r}: {e}") from None
 
 
 def l2(a: Tensor, b: Tensor) -> Tensor:
@@ -62,7 +129,8 @@ class Objective(nn.Module):
         self.codec, self.quality = codec, quality
         self.lambda_fit, self.lambda_rec, self.lambda_latent = lambda_fit, lambda_rec, lambda_latent
         self.amp, self.channels_last = amp, channels_last
-        self._pool = ThreadPoolExecutor(max_workers=1) if model.arch == "sain" else None
+        self.spec = objective_of(model)
+        self._pool = ThreadPoolExecutor(max_workers=1) if self.spec.codec_worker else None
 
     def __getstate__(self):  # the thread pool cannot be pickled / deep-copied
         state = self.__dict__.copy()
@@ -73,54 +141,68 @@ class Objective(nn.Module):
         return t.contiguous(memory_format=torch.channels_last) if self.channels_last else t
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        if self.model.arch == "sain":
-            return self._sain(batch)
-        return self._irn(batch)
+        return self.spec.terms(self, batch)
 
-    def _sain(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        x, lr_ref = batch["hr"], batch["lr_ref"]
-        dev = x.device
-        with autocast_context(dev, self.amp):
-            y, lr = self.model(self._fmt(x))
-        y, lr = y.float(), lr.float()
-        q = quantize(lr)
-        q_cpu = q.detach().to("cpu", torch.float32)
-        job = self._pool.submit(codec_roundtrip, q_cpu, self.codec, self.quality) if self._pool else None
-        d = diff_jpeg(q, self.quality)
-        y_sim, y_z = split_channels(y, 3)
-        z = self.model.gmm.sample(y_z.shape, dtype=torch.float32, device=dev)
-        with autocast_context(dev, self.amp):
-            x_hat, lr_rec = self.model.inverse(self._fmt(torch.cat((d, z), 1)))
-        r_ref = batch.get("lr_ref_codec")
-        if r_ref is None:
-            r_ref = codec_roundtrip(lr_ref.detach().cpu(), self.codec, self.quality)[0]
-        r_q = job.result()[0] if job else codec_roundtrip(q_cpu, self.codec, self.quality)[0]
-        terms = {
-            "fit1": l2(lr, lr_ref),
-            "fit2": l2(y_sim, r_ref.to(dev)),
-            "rel": l2(y_sim, r_q.to(dev)),
-            "reg": l2(q, lr_rec),
-            "rec": l1(x_hat, x),
-        }
-        fit = terms["fit1"] + terms["fit2"] + terms["rel"] + terms["reg"]
-        terms["loss"] = self.lambda_rec * terms["rec"] + self.lambda_fit * fit / 4
-        return terms
+    def fmt(self, t: Tensor) -> Tensor:
+        """``t`` in the configured memory format (channels-last or as it is)."""
+        return self._fmt(t)
 
-    def _irn(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        x, lr_ref = batch["hr"], batch["lr_ref"]
-        with autocast_context(x.device, self.amp):
-            y, lr = self.model(self._fmt(x))
-        y, lr = y.float(), lr.float()
-        z = split_channels(y, 3)[1]
-        q = quantize(lr)
-        noise = torch.randn_like(z)
-        with autocast_context(x.device, self.amp):
-            x_hat, _ = self.model.inverse(self._fmt(torch.cat((q, noise), 1)))
-        terms = {
-            "fit": l2(lr, lr_ref),
-            "latent": z.pow(2).sum() / z.shape[0],
-            "rec": l1(x_hat, x),
-        }
-        terms["loss"] = (self.lambda_fit * terms["fit"] + self.lambda_latent * terms["latent"]
-                         + self.lambda_rec * terms["rec"])
-        return terms
+    def autocast(self, device: torch.device):
+        """The configured autocast context for the network passes."""
+        return autocast_context(device, self.amp)
+
+
+@register_objective("sain", codec_targets=True, codec_worker=True)
+def sain_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    """SAIN's five terms (module docstring)."""
+    model = obj.model
+    x, lr_ref = batch["hr"], batch["lr_ref"]
+    dev = x.device
+    with obj.autocast(dev):
+        y, lr = model(obj.fmt(x))
+    y, lr = y.float(), lr.float()
+    q = quantize(lr)
+    q_cpu = q.detach().to("cpu", torch.float32)
+    job = obj._pool.submit(codec_roundtrip, q_cpu, obj.codec, obj.quality) if obj._pool else None
+    d = diff_jpeg(q, obj.quality)
+    y_sim, _ = model.split_output(y)
+    z = model.sample_latent(d)
+    with obj.autocast(dev):
+        x_hat, lr_rec = model.inverse(obj.fmt(torch.cat((d, z), 1)))
+    r_ref = batch.get("lr_ref_codec")
+    if r_ref is None:
+        r_ref = codec_roundtrip(lr_ref.detach().cpu(), obj.codec, obj.quality)[0]
+    r_q = job.result()[0] if job else codec_roundtrip(q_cpu, obj.codec, obj.quality)[0]
+    terms = {
+        "fit1": l2(lr, lr_ref),
+        "fit2": l2(y_sim, r_ref.to(dev)),
+        "rel": l2(y_sim, r_q.to(dev)),
+        "reg": l2(q, lr_rec),
+        "rec": l1(x_hat, x),
+    }
+    fit = terms["fit1"] + terms["fit2"] + terms["rel"] + terms["reg"]
+    terms["loss"] = obj.lambda_rec * terms["rec"] + obj.lambda_fit * fit / 4
+    return terms
+
+
+@register_objective("irn")
+def irn_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    """IRN's three terms (module docstring)."""
+    model = obj.model
+    x, lr_ref = batch["hr"], batch["lr_ref"]
+    with obj.autocast(x.device):
+        y, lr = model(obj.fmt(x))
+    y, lr = y.float(), lr.float()
+    z = model.split_output(y)[1]
+    q = quantize(lr)
+    noise = torch.randn_like(z)
+    with obj.autocast(x.device):
+        x_hat, _ = model.inverse(obj.fmt(torch.cat((q, noise), 1)))
+    terms = {
+        "fit": l2(lr, lr_ref),
+        "latent": z.pow(2).sum() / z.shape[0],
+        "rec": l1(x_hat, x),
+    }
+    terms["loss"] = (obj.lambda_fit * terms["fit"] + obj.lambda_latent * terms["latent"]
+                     + obj.lambda_rec * terms["rec"])
+    return terms

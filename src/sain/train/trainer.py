@@ -15,8 +15,6 @@ Files in ``run.out``:
 """
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
 import os
@@ -31,14 +29,16 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from ..checkpoint import build_model, save_weights
+from ..checkpoint import save_weights
 from ..fileio import atomic_path
 from ..metrics import psnr
-from ..models import RescalingModel
+from ..models import RescalingModel, build_model, get_arch
 from ..pipeline import roundtrip
-from .config import TrainConfig
+from ..precision import cpu_has_bf16, resolve_amp  # noqa: F401 - cpu_has_bf16 re-exported
+from .config import TrainConfig, save_config, to_toml
 from .data import PatchDataset, StepSampler, find_images, load_val_images, split_holdout
-from .objective import Objective
+from .objective import Objective, objective_of
+from .runlog import RunLog
 
 log = logging.getLogger("sain.train")
 
@@ -47,46 +47,14 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Raised after a checkpoint was written on Ctrl-C / SIGTERM."""
 
 
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def resolve_amp(amp: str, device: torch.device) -> str:
-    if amp != "auto":
-        return amp
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if device.type == "cpu" and cpu_has_bf16() else "none"
-
-
 def atomic_torch_save(obj: Any, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return repr(v)
-
-
 def config_to_toml(cfg: TrainConfig) -> str:
-    lines = []
-    for section, values in cfg.to_dict().items():
-        lines.append(f"[{section}]")
-        for k, v in values.items():
-            if v is not None:
-                lines.append(f"{k} = {_toml_value(v)}")
-        lines.append("")
-    return "\n".join(lines)
+    """Deprecated alias of :func:`sain.train.config.to_toml`."""
+    return to_toml(cfg)
 
 
 @torch.no_grad()
@@ -182,32 +150,38 @@ class Trainer:
         }
         return save_weights(model, path, **meta)
 
-    # -- the loop ------------------------------------------------------------------
-    def fit(self) -> Path:
+    # -- the loop, step by step ------------------------------------------------------
+    def _data(self) -> tuple[PatchDataset, list[torch.Tensor]]:
+        """The training patches (with the real-codec targets if the objective needs them)
+        and, on rank 0, the validation images."""
         cfg = self.cfg
-        if cfg.run.threads:
-            torch.set_num_threads(cfg.run.threads)
-        device = self._device()
-        self._init_distributed(device)
-        amp = resolve_amp(cfg.run.amp, device)
-
+        spec = objective_of(get_arch(cfg.model.arch))
         paths = find_images(cfg.data.train)
         train_paths, held_out = split_holdout(paths, 0 if cfg.data.val else cfg.data.val_holdout)
         val_paths = find_images(cfg.data.val, "validation") if cfg.data.val else held_out
         dataset = PatchDataset(train_paths, cfg.data.patch, cfg.model.scale, seed=cfg.run.seed,
-                               codec=cfg.loss.codec if cfg.model.arch == "sain" else None,
+                               codec=cfg.loss.codec if spec.codec_targets else None,
                                quality=cfg.loss.quality, cache=cfg.data.cache)
         val_images = load_val_images(val_paths, cfg.model.scale, cfg.data.val_crop) if self.main else []
+        return dataset, val_images
 
+    def _build(self, device: torch.device, amp: str) -> None:
+        """Model (seeded), Adam, the step schedule and the fp16 gradient scaler."""
+        cfg = self.cfg
         torch.manual_seed(cfg.run.seed)
         model = build_model(cfg.model.arch, **cfg.model.build_kwargs()).to(device)
         if cfg.run.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
-                               weight_decay=cfg.optim.weight_decay)
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.optim.milestones),
-                                                     gamma=cfg.optim.gamma)
-        scaler = torch.amp.GradScaler("cuda") if amp == "fp16" and device.type == "cuda" else None
+        self.model = model
+        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
+                                    weight_decay=cfg.optim.weight_decay)
+        self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, milestones=list(cfg.optim.milestones),
+                                                          gamma=cfg.optim.gamma)
+        self.scaler = torch.amp.GradScaler("cuda") if amp == "fp16" and device.type == "cuda" else None
+
+    def _restore(self, device: torch.device) -> tuple[int, float]:
+        """``(step, best)``: from the run's checkpoint (``--resume``), a packed state
+        (``--resume-from``), or a fresh start; refuses to overwrite a run by accident."""
         step, best = 0, -math.inf
         self.wall_time = 0.0
         ckpt_path = self.out / "checkpoint.pt"
@@ -217,164 +191,161 @@ class Trainer:
             if self.resume_from is not None:
                 from .portable import unpack
                 state = unpack(self.resume_from)
-                ckpt_path_read = self.resume_from
+                source: Path = self.resume_from
             else:
                 if not ckpt_path.is_file():
                     raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
                 state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-                ckpt_path_read = ckpt_path
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            if scaler is not None and state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
+                source = ckpt_path
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            if self.scaler is not None and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
             torch.set_rng_state(state["torch_rng"])
             if state.get("cuda_rng") is not None and device.type == "cuda":
                 torch.cuda.set_rng_state(state["cuda_rng"])
             step, best = int(state["step"]), float(state["best_psnr"])
             self.wall_time = float(state.get("wall_time", 0.0))
-            _apply_schedule(opt, sched, cfg, step)
+            _apply_schedule(self.opt, self.sched, self.cfg, step)
             if self.main:
-                log.info("resumed from %s at step %d (lr %.3g)", ckpt_path_read, step, opt.param_groups[0]["lr"])
+                log.info("resumed from %s at step %d (lr %.3g)", source, step, self.opt.param_groups[0]["lr"])
         elif self.main and ckpt_path.exists():
             raise FileExistsError(f"{ckpt_path} exists: pass --resume to continue that run, "
                                   f"or choose another --out")
-        if self.main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.toml").write_text(config_to_toml(cfg))
+        return step, best
 
-        objective = Objective(model, cfg.loss.codec, cfg.loss.quality, cfg.lambda_fit, cfg.loss.lambda_rec,
+    def _stepper(self, device: torch.device, amp: str) -> torch.nn.Module:
+        """The objective (found by the architecture's ``objective`` name), DDP-wrapped when
+        distributed."""
+        cfg = self.cfg
+        objective = Objective(self.model, cfg.loss.codec, cfg.loss.quality, cfg.lambda_fit, cfg.loss.lambda_rec,
                               cfg.loss.lambda_latent, amp=amp, channels_last=cfg.run.channels_last)
-        stepper: torch.nn.Module = objective
-        if self.world > 1:
-            # The only buffers are the constant Haar filters: nothing to broadcast every step
-            # (and gloo's per-step buffer broadcast fails on channels_last buffers).
-            stepper = torch.nn.parallel.DistributedDataParallel(
-                objective, device_ids=[device.index] if device.type == "cuda" else None,
-                broadcast_buffers=False)
+        if self.world == 1:
+            return objective
+        # The only buffers are the constant Haar filters: nothing to broadcast every step
+        # (and gloo's per-step buffer broadcast fails on channels_last buffers).
+        return torch.nn.parallel.DistributedDataParallel(
+            objective, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
 
+    def _loader(self, dataset: PatchDataset, step: int, device: torch.device) -> DataLoader:
         # A generator of its own: without one, iter(loader) draws its base seed from the
         # global RNG, which a resumed run has just restored -- and would then drift from
         # the uninterrupted run by one draw. (Samples depend on (seed, index) only.)
-        loader = DataLoader(dataset, batch_size=cfg.data.batch,
-                            sampler=StepSampler(cfg.data.batch, step, self.rank, self.world),
-                            num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
-                            persistent_workers=False, prefetch_factor=4 if cfg.data.workers else None,
-                            generator=torch.Generator().manual_seed(cfg.run.seed),
-                            worker_init_fn=_ignore_stop_signals if cfg.data.workers else None)
-        csv_file, writer, tb = None, None, None
-        new = False
-        if self.main:
-            new = not (self.out / "log.csv").exists()
-            csv_file = open(self.out / "log.csv", "a", newline="")
-            writer = csv.writer(csv_file)
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-                tb = SummaryWriter(str(self.out / "tb"))
-            except Exception:  # noqa: BLE001 - TensorBoard is optional
-                tb = None
-        header_written = not new
+        cfg = self.cfg
+        return DataLoader(dataset, batch_size=cfg.data.batch,
+                          sampler=StepSampler(cfg.data.batch, step, self.rank, self.world),
+                          num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
+                          persistent_workers=False, prefetch_factor=4 if cfg.data.workers else None,
+                          generator=torch.Generator().manual_seed(cfg.run.seed),
+                          worker_init_fn=_ignore_stop_signals if cfg.data.workers else None)
 
+    def _optimise(self, stepper: torch.nn.Module, batch: dict[str, torch.Tensor], step: int) -> dict:
+        """One optimisation step on ``batch``; returns the loss terms."""
+        terms = stepper(batch)
+        opt, scaler = self.opt, self.scaler
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(terms["loss"]).backward()
+            scaler.unscale_(opt)
+        else:
+            terms["loss"].backward()
+        if self.cfg.optim.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip_grad)
+        if scaler is not None:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        self.sched.step()
+        if not torch.isfinite(terms["loss"]):
+            raise FloatingPointError(f"loss is {terms['loss'].item()} at step {step + 1}")
+        return terms
+
+    def _should_stop(self, device: torch.device) -> bool:
+        """A stop signal on any rank stops every rank."""
+        stop = self._stop_signal is not None
+        if self.world > 1:
+            flag = torch.tensor([1.0 if stop else 0.0], device=device)
+            dist.all_reduce(flag)
+            stop = bool(flag.item() > 0)
+        return stop
+
+    def _save(self, step: int, best: float) -> None:
+        atomic_torch_save(self._state(self.model, self.opt, self.sched, self.scaler, step, best),
+                          self.out / "checkpoint.pt")
+
+    def fit(self) -> Path:
+        cfg = self.cfg
+        if cfg.run.threads:
+            torch.set_num_threads(cfg.run.threads)
+        device = self._device()
+        self._init_distributed(device)
+        amp = resolve_amp(cfg.run.amp, device)
+        dataset, val_images = self._data()
+        self._build(device, amp)
+        step, best = self._restore(device)
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.out / "config.toml")
+        stepper = self._stepper(device, amp)
+        loader = self._loader(dataset, step, device)
+        logs = RunLog(self.out, progress=self.progress, total=cfg.optim.iters, initial=step) if self.main else None
         old_handlers = self._signals()
-        bar = None
-        if self.main and self.progress:
-            from tqdm import tqdm
-            bar = tqdm(total=cfg.optim.iters, initial=step, unit="it", dynamic_ncols=True, file=sys.stderr)
-        model.train()
-        t_last, n_last = time.time(), step
+        self.model.train()
         t_start = time.time() - self.wall_time
         it = iter(loader)
         interrupted = False
         last_val: float | None = None
         try:
             while step < cfg.optim.iters:
-                batch = next(it)
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                terms = stepper(batch)
-                opt.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(terms["loss"]).backward()
-                    scaler.unscale_(opt)
-                else:
-                    terms["loss"].backward()
-                if cfg.optim.clip_grad > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
-                if scaler is not None:
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    opt.step()
-                sched.step()
+                batch = {k: v.to(device, non_blocking=True) for k, v in next(it).items()}
+                terms = self._optimise(stepper, batch, step)
                 step += 1
                 self.wall_time = time.time() - t_start
-                if not torch.isfinite(terms["loss"]):
-                    raise FloatingPointError(f"loss is {terms['loss'].item()} at step {step}")
-
                 val = None
                 if self.main and (step % cfg.run.val_every == 0 or step == cfg.optim.iters) and val_images:
-                    val = validate(model, val_images, cfg.loss.codec, cfg.loss.quality)
+                    val = validate(self.model, val_images, cfg.loss.codec, cfg.loss.quality)
                     last_val = val if step == cfg.optim.iters else None
                     if val > best:
                         best = val
-                        self._export(model, self.out / "best.safetensors", step, val_psnr_y=round(val, 4))
+                        self._export(self.model, self.out / "best.safetensors", step, val_psnr_y=round(val, 4))
                     log.info("step %d: validation PSNR-Y %.3f dB (best %.3f)", step, val, best)
-                if self.main and (step % cfg.run.log_every == 0 or val is not None):
-                    now = time.time()
-                    its = (step - n_last) / max(now - t_last, 1e-9)
-                    t_last, n_last = now, step
-                    row = {"step": step, **{k: round(float(v.detach()), 5) for k, v in terms.items()},
-                           "lr": sched.get_last_lr()[0], "it_per_s": round(its, 4),
-                           "val_psnr_y": "" if val is None else round(val, 4)}
-                    if not header_written:
-                        writer.writerow(list(row))
-                        header_written = True
-                    writer.writerow(list(row.values()))
-                    csv_file.flush()
-                    if tb is not None:
-                        for k, v in terms.items():
-                            tb.add_scalar(f"loss/{k}", float(v.detach()), step)
-                        if val is not None:
-                            tb.add_scalar("val/psnr_y", val, step)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{float(terms['loss'].detach()):.1f}",
-                                    rec=f"{float(terms['rec'].detach()):.1f}")
-                stop = self._stop_signal is not None
-                if self.world > 1:
-                    flag = torch.tensor([1.0 if stop else 0.0], device=device)
-                    dist.all_reduce(flag)
-                    stop = bool(flag.item() > 0)
+                if logs is not None:
+                    logs.record(step, terms, self.sched.get_last_lr()[0], val,
+                                write=step % cfg.run.log_every == 0 or val is not None)
+                stop = self._should_stop(device)
                 if self.main and (step % cfg.run.ckpt_every == 0 or stop):
-                    atomic_torch_save(self._state(model, opt, sched, scaler, step, best), ckpt_path)
+                    self._save(step, best)
                 if stop:
                     interrupted = True
                     break
         finally:
-            if bar is not None:
-                bar.close()
-            if csv_file is not None:
-                csv_file.close()
-            if tb is not None:
-                tb.close()
+            if logs is not None:
+                logs.close()
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
             del it
         if interrupted:
             if self.world > 1:
                 dist.barrier()
-            raise TrainingInterrupted(f"interrupted at step {step}; checkpoint saved to {ckpt_path} "
-                                      f"(continue with --resume)")
+            raise TrainingInterrupted(f"interrupted at step {step}; checkpoint saved to "
+                                      f"{self.out / 'checkpoint.pt'} (continue with --resume)")
+        return self._finish(step, best, last_val)
+
+    def _finish(self, step: int, best: float, last_val: float | None) -> Path:
+        """The final checkpoint and the exported weights (rank 0), then the ranks meet."""
         final = self.out / "model.safetensors"
         if self.main:
-            atomic_torch_save(self._state(model, opt, sched, scaler, step, best), ckpt_path)
-            self._export(model, final, step,
+            self._save(step, best)
+            self._export(self.model, final, step,
                          val_psnr_y=None if last_val is None else round(last_val, 4),
                          best_val_psnr_y=None if best == -math.inf else round(best, 4))
         if os.environ.get("SAIN_DUMP_RANK_WEIGHTS"):
             # Debug hook (tests/test_train.py): every rank saves its final weights as
             # out/rank{r}.pt, so that a test can check that the DDP replicas agree.
             self.out.mkdir(parents=True, exist_ok=True)
-            torch.save(model.state_dict(), self.out / f"rank{self.rank}.pt")
+            torch.save(self.model.state_dict(), self.out / f"rank{self.rank}.pt")
         if self.world > 1:
             dist.barrier()
         return final
