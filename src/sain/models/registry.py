@@ -5,7 +5,8 @@
 
 Everything that turns a name into a network looks it up here (checkpoint loading, the
 training configs, the trainer, the zoo), so a new architecture is one new module under
-``sain.models`` plus its zoo entry and config: nothing else needs an edit. An unknown
+``sain.models`` plus its zoo entry and config: nothing else needs an edit (every module of
+the package is imported on the first lookup, so the new one registers itself). An unknown
 name is an :class:`ArchitectureError` naming the known ones, never a fallback.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["ArchitectureError", "build_model", "get_arch", "infer_arch", "list_archs", "register"]
 
 _ARCHS: dict[str, type[RescalingModel]] = {}
+_discovered = False
 
 M = TypeVar("M", bound="type[RescalingModel]")
 
@@ -57,13 +59,31 @@ def unregister(name: str) -> None:
     _ARCHS.pop(name, None)
 
 
+def _discover() -> None:
+    """Import every module of the ``sain.models`` package once, so that a new architecture
+    module registers itself without being imported anywhere by hand."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    import importlib
+    import pkgutil
+
+    from .. import models
+    for info in pkgutil.iter_modules(models.__path__):
+        importlib.import_module(f"{models.__name__}.{info.name}")
+
+
 def list_archs() -> list[str]:
     """The registered architecture names, in registration order."""
+    _discover()
     return list(_ARCHS)
 
 
 def get_arch(name: str) -> type[RescalingModel]:
     """The model class registered as ``name``."""
+    if name not in _ARCHS:
+        _discover()
     try:
         return _ARCHS[name]
     except (KeyError, TypeError):

@@ -20,7 +20,9 @@ configured autocast; losses, the GMM and the codecs run in float32. The real cod
 Objectives are plug-ins like the architectures: a function ``terms(objective, batch) ->
 dict`` (with ``"loss"``) registered by name with :func:`register_objective`; a model class
 names its objective (``RescalingModel.objective``), and :class:`Objective` looks it up. An
-unknown name is an error naming the known ones, never a fallback.
+unknown name is an error naming the known ones, never a fallback. SAIN's and IRN's are
+here; a new one goes in a module of its own under ``sain/train/losses/`` (imported on the
+first lookup).
 """
 from __future__ import annotations
 
@@ -72,12 +74,33 @@ def register_objective(name: str, codec_targets: bool = False, codec_worker: boo
     return deco
 
 
+_discovered = False
+
+
+def _discover() -> None:
+    """Import every module of ``sain.train.losses`` once: a new architecture's loss lives in
+    a module of its own there and registers itself."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    import importlib
+    import pkgutil
+
+    from . import losses
+    for info in pkgutil.iter_modules(losses.__path__):
+        importlib.import_module(f"{losses.__name__}.{info.name}")
+
+
 def list_objectives() -> list[str]:
+    _discover()
     return list(_OBJECTIVES)
 
 
 def get_objective(name: str) -> ObjectiveSpec:
     """The objective registered as ``name``; ``ValueError`` naming the known ones otherwise."""
+    if name not in _OBJECTIVES:
+        _discover()
     try:
         return _OBJECTIVES[name]
     except (KeyError, TypeError):
