@@ -26,7 +26,6 @@ Errors on bad input are ``ValueError`` (``ImageReadError``, ``CheckpointError``)
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
@@ -46,7 +45,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from .checkpoint import CheckpointError
-from .codecs import decode, encode
+from .codecs import CODECS, check_quality, decode, encode
 from .codecs import check_format as codecs_check_format
 from .fileio import write_bytes_atomic
 from .imaging import ImageReadError, list_images, read_image, to_uint8, write_image
@@ -54,7 +53,7 @@ from .metrics import psnr, rgb_to_y, ssim
 from .models import RescalingModel
 from .pipeline import downscale, quantize_u8, upscale
 from .tiling import tiled_downscale, tiled_upscale
-from .zoo import BASELINES, DEFAULT_MODEL, ZOO, load_model
+from .zoo import DEFAULT_MODEL, ZOO, get_model, model_name
 
 __all__ = [
     "AUTO_TILE_PIXELS",
@@ -90,10 +89,10 @@ __all__ = [
     "roundtrip_outputs",
 ]
 
-#: Formats a thumbnail can be written in (when the installed Pillow supports them).
-ENCODE_FORMATS: tuple[str, ...] = ("jpeg", "webp", "avif")
+#: Formats a thumbnail can be written in (when the installed Pillow supports them): the lossy codecs.
+ENCODE_FORMATS: tuple[str, ...] = tuple(c.name for c in CODECS.values() if c.lossy)
 #: File suffix per format.
-SUFFIXES = {"jpeg": "jpg", "webp": "webp", "avif": "avif"}
+SUFFIXES = {name: CODECS[name].suffix for name in ENCODE_FORMATS}
 #: With ``tile="auto"``, images with more LR pixels than this are processed in tiles.
 AUTO_TILE_PIXELS = 1 << 20
 #: Core of a tile, in LR pixels, when tiling (the context margin is added around it).
@@ -185,50 +184,9 @@ def _info_from_bytes(data: bytes, name: str) -> ThumbnailInfo | None:
 
 # -- models -------------------------------------------------------------------------------
 
-_MODEL_CACHE: dict[Any, RescalingModel] = {}
-
-
-def get_model(model: str | PathLike | RescalingModel | None = None) -> RescalingModel:
-    """A model by zoo name or weight-file path (cached), or the model itself.
-
-    ``None`` is :data:`sain.zoo.DEFAULT_MODEL`. The model gets a ``name`` attribute (zoo
-    name or file stem), which thumbnails record.
-
-    Raises:
-        CheckpointError: unknown name, weights not bundled, or not a valid checkpoint.
-    """
-    if isinstance(model, RescalingModel):
-        if not hasattr(model, "name"):
-            model.name = f"{model.arch}-x{model.scale}"  # type: ignore[attr-defined]
-        return model
-    key_name = str(DEFAULT_MODEL if model is None else model)
-    if key_name in BASELINES:
-        raise CheckpointError(f"{key_name!r} is a baseline, not a network; choose a model (see 'sain models')")
-    key: Any = key_name
-    if key_name not in ZOO:
-        p = Path(key_name)
-        with contextlib.suppress(OSError):
-            st = p.stat()
-            key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
-    if key not in _MODEL_CACHE:
-        _MODEL_CACHE[key] = load_model(key_name)
-    return _MODEL_CACHE[key]
-
-
-def model_name(model: RescalingModel) -> str:
-    """The name a thumbnail records for ``model`` (zoo name or weight-file stem)."""
-    return str(getattr(model, "name", f"{model.arch}-x{model.scale}"))
-
-
 def check_format(fmt: str) -> str:
     """``fmt`` normalised (``"jpg"`` -> ``"jpeg"``); ValueError if unknown or unavailable."""
     return codecs_check_format(fmt, ENCODE_FORMATS)
-
-
-def _check_quality(quality: int) -> int:
-    if isinstance(quality, bool) or not isinstance(quality, int | np.integer) or not 1 <= quality <= 100:
-        raise ValueError(f"quality must be an integer in 1..100, got {quality!r}")
-    return int(quality)
 
 
 def _tile_core(tile: Tile, lr_pixels: int) -> int | None:
@@ -283,12 +241,7 @@ def _upscale(model: RescalingModel, lr4: Tensor, seed: int | None, tile: Tile) -
 
 
 def _encode_u8(lr_u8: np.ndarray, fmt: str, quality: int, info: ThumbnailInfo | None) -> bytes:
-    if info is None:
-        return encode(lr_u8, fmt, quality)
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(lr_u8)).save(buf, format=fmt.upper(), quality=quality,
-                                                      exif=info.exif())
-    return buf.getvalue()
+    return encode(lr_u8, fmt, quality, exif=None if info is None else info.exif())
 
 
 def _write_bytes(path: Path, data: bytes) -> Path:
@@ -323,7 +276,7 @@ def encode_image(hr: Tensor, model: str | PathLike | RescalingModel | None = DEF
     Returns:
         ``(file bytes, ThumbnailInfo)``; the LR is ``ceil(H/s) x ceil(W/s)``.
     """
-    fmt, quality = check_format(fmt), _check_quality(quality)
+    fmt, quality = check_format(fmt), check_quality(quality)
     m = get_model(model)
     hr4 = _hr4(hr)
     h, w = hr4.shape[-2:]
@@ -586,7 +539,7 @@ def roundtrip_image(hr: Tensor, model: str | PathLike | RescalingModel | None = 
 
     fmt = check_format(fmt)
     single = isinstance(qualities, int | np.integer)
-    qs = [_check_quality(q) for q in ([qualities] if single else qualities)]
+    qs = [check_quality(q) for q in ([qualities] if single else qualities)]
     m = get_model(model)
     s = m.scale
     hr4 = _hr4(hr)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .codecs import check_format, codec_roundtrip
+from .codecs import CODECS, check_format, check_quality, codec_roundtrip
 from .imaging import list_images, read_image, write_image
 from .metrics import psnr, ssim
 from .models import RescalingModel
@@ -131,9 +131,7 @@ def parse_qualities(text: str | Iterable[int]) -> list[int]:
             raise ValueError(f"bad quality list {text!r}: {item!r} is not an integer")
         else:
             q = int(item)
-        if not 1 <= q <= 100:
-            raise ValueError(f"quality {q} out of range 1..100")
-        out.append(q)
+        out.append(check_quality(q))
     if not out:
         raise ValueError("empty quality list")
     return sorted(set(out))
@@ -220,9 +218,6 @@ def _pair_metrics(a: Tensor, b: Tensor, crop: int, prefix: str, rgb: bool = True
 
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_") or "x"
-
-
-_EXT = {"jpeg": "jpg", "webp": "webp", "avif": "avif", "png": "png"}
 
 
 def _save_compressed(path: Path, img: Tensor, fmt: str, quality: int) -> None:
@@ -355,7 +350,7 @@ def _evaluate_image(methods: list[_Method], dataset: str, folder: Path, path: Pa
                 row.update(bytes=sizes[0], bpp=8.0 * sizes[0] / (h * w))
                 rows.append(row)
                 if out_dir is not None:
-                    _save_compressed(out_dir / f"{stem}_q{q}.{_EXT[fmt]}", hr, fmt, q)
+                    _save_compressed(out_dir / f"{stem}_q{q}.{CODECS[fmt].suffix}", hr, fmt, q)
             continue
         lr = downscale(m.model, hr_b, scale)           # the 8-bit LR that is sent
         lr_metrics = _pair_metrics(lr[0], lr_ref, 0, "lr_")
@@ -371,7 +366,7 @@ def _evaluate_image(methods: list[_Method], dataset: str, folder: Path, path: Pa
             row.update(bytes=sizes[0], bpp=8.0 * sizes[0] / (h * w))
             rows.append(row)
             if out_dir is not None:
-                _save_compressed(out_dir / f"{stem}_lr_q{q}.{_EXT[fmt]}", lr[0], fmt, q)
+                _save_compressed(out_dir / f"{stem}_lr_q{q}.{CODECS[fmt].suffix}", lr[0], fmt, q)
                 write_image(out_dir / f"{stem}_q{q}.png", restored[0])
     return rows
 

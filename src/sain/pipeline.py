@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .codecs import codec_roundtrip
+from .codecs import codec_roundtrip, quantize_u8
 from .imaging import bicubic_down, bicubic_up
 from .models import RescalingModel
 
@@ -31,11 +31,6 @@ class RoundTrip:
 def _prepare(x: Tensor, like: Tensor) -> Tensor:
     """``x`` on the model's device and dtype, channels-last (about 20% faster convolutions on CPU)."""
     return x.to(like.device, like.dtype).contiguous(memory_format=torch.channels_last)
-
-
-def quantize_u8(x: Tensor) -> Tensor:
-    """Clamp to [0, 1] and round to 8 bits (no gradient trick: for inference)."""
-    return torch.round(x.clamp(0, 1) * 255) / 255
 
 
 @torch.no_grad()

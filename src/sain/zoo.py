@@ -1,13 +1,25 @@
-"""Bundled and known models, by name.
+"""Bundled and known models, by name: the one place a model name is resolved.
 
 Weight files live in ``sain/weights/`` inside the package and are self-describing
 safetensors (configuration and provenance in the metadata; see MODELS.md). A model is
 named on the command line and in Python by its zoo name (``sain-x2-jpeg``), a path to a
-weight file or a reference checkpoint, or ``bicubic`` for the baseline.
+weight file or a reference checkpoint; ``bicubic`` and ``jpeg-hr`` name the baselines
+(methods of :mod:`sain.pipeline`, not networks)::
+
+    name or path ─resolve_model─> (name, file) ─SHA-256 check (bundled)─> load_checkpoint ─> cache
+    cache ─copy─> a fresh model for every caller (eval mode; frozen for inference)
+
+A bundled file carries its SHA-256 in :data:`ZOO` and is checked when it is first loaded.
+Loaded models are cached by file (path, modification time and size), and every call
+hands out its own copy, so a caller that moves, edits or trains its model cannot change
+what the next caller gets.
 """
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -15,17 +27,36 @@ from pathlib import Path
 from .checkpoint import CheckpointError, load_checkpoint, read_metadata
 from .models import RescalingModel
 
+__all__ = [
+    "BASELINES",
+    "DEFAULT_MODEL",
+    "WEIGHTS_DIR",
+    "ZOO",
+    "ZooEntry",
+    "clear_cache",
+    "file_sha256",
+    "get_model",
+    "list_models",
+    "load_model",
+    "model_info",
+    "model_name",
+    "resolve_model",
+]
+
 WEIGHTS_DIR = Path(str(resources.files("sain") / "weights"))
 
 
 @dataclass(frozen=True)
 class ZooEntry:
+    """One model of the zoo: its architecture, scale, codec, weight file and that file's SHA-256."""
+
     name: str
     arch: str
     scale: int
     codec: str
     filename: str
     description: str
+    sha256: str | None = None   # of the bundled file; None while the weights are not shipped
 
     @property
     def path(self) -> Path:
@@ -38,17 +69,22 @@ class ZooEntry:
 
 ZOO: dict[str, ZooEntry] = {e.name: e for e in [
     ZooEntry("sain-x2-jpeg", "sain", 2, "jpeg", "sain_x2_jpeg.safetensors",
-             "SAIN x2 trained for JPEG (QF 75) by the project on a CPU budget"),
+             "SAIN x2 trained for JPEG (QF 75) by the project on a CPU budget",
+             "f2bbf3bb6c777172b6a8379eaf0ab0d11079737fbb6255cbcf55cdfcc16b1141"),
     ZooEntry("sain-x4-jpeg", "sain", 4, "jpeg", "sain_x4_jpeg.safetensors",
              "SAIN x4 trained for JPEG (QF 75) by the project on a CPU budget"),
     ZooEntry("sain-x2-webp", "sain", 2, "webp", "sain_x2_webp.safetensors",
              "SAIN x2 trained for WebP (QF 75) by the project on a CPU budget"),
     ZooEntry("irn-x2", "irn", 2, "jpeg", "irn_x2.safetensors",
-             "IRN x2 baseline trained with the same budget as sain-x2-jpeg"),
+             "IRN x2 baseline trained with the same budget as sain-x2-jpeg",
+             "500b257f409498a561a5f95b696832bf34b30c7a9862790da9a2695e6af99933"),
 ]}
 
 DEFAULT_MODEL = "sain-x2-jpeg"
-BASELINES = ("bicubic",)
+#: Method names that are not networks (see :func:`sain.pipeline.get_method`).
+BASELINES = ("bicubic", "jpeg-hr")
+
+_CACHE: dict[tuple, RescalingModel] = {}
 
 
 def list_models() -> list[ZooEntry]:
@@ -70,26 +106,103 @@ def model_info(entry: ZooEntry) -> dict:
     return out
 
 
-def load_model(name_or_path: str | Path) -> RescalingModel:
-    """A model by zoo name or file path (eval mode, CPU, float32).
+def model_name(model: RescalingModel) -> str:
+    """The name of a model: its zoo name or weight-file stem, else ``<arch>-x<scale>``."""
+    return str(getattr(model, "name", None) or f"{model.arch}-x{model.scale}")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_model(name_or_path: str | os.PathLike | None = None) -> tuple[str, Path, ZooEntry | None]:
+    """``(name, weight file, zoo entry or None)`` for a zoo name or a file path.
+
+    ``None`` is :data:`DEFAULT_MODEL`. A zoo name wins over a file of the same name; a
+    file is named by its stem.
 
     Raises:
-        CheckpointError: unknown name, a bundled model whose weights are not shipped in
-        this build, or a file that is not a valid checkpoint.
+        CheckpointError: a baseline name, a known model whose weights are not bundled,
+            or neither a zoo name nor an existing file (the message lists the names).
     """
-    key = str(name_or_path)
+    key = str(DEFAULT_MODEL if name_or_path is None else name_or_path)
+    if key in BASELINES:
+        raise CheckpointError(f"{key!r} is a baseline, not a network; choose a model (see 'sain models')")
     if key in ZOO:
         entry = ZOO[key]
         if not entry.available:
             raise CheckpointError(f"model {key!r} is known but its weights are not bundled in this "
                                   f"version (expected {entry.path})")
-        model = load_checkpoint(entry.path)
-        model.name = key  # type: ignore[attr-defined]
-        return model
+        return key, entry.path, entry
     p = Path(key)
     if p.exists():
-        model = load_checkpoint(p)
-        model.name = p.stem  # type: ignore[attr-defined]
-        return model
+        return p.stem, p, None
     known = ", ".join(list(ZOO) + list(BASELINES))
     raise CheckpointError(f"unknown model {key!r}: not a file and not one of {known}")
+
+
+def _load_cached(name: str, path: Path, entry: ZooEntry | None) -> RescalingModel:
+    try:
+        st = path.stat()
+        key: tuple = (name, str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = (name, str(path), None, None)  # let load_checkpoint name the problem
+    if key not in _CACHE:
+        if entry is not None and entry.sha256 is not None:
+            digest = file_sha256(path)
+            if digest != entry.sha256:
+                raise CheckpointError(f"model {name!r}: {path} is not the bundled weight file (SHA-256 "
+                                      f"{digest[:12]}..., expected {entry.sha256[:12]}...); reinstall sain")
+        model = load_checkpoint(path)
+        model.name = name  # type: ignore[attr-defined]
+        _CACHE[key] = model.eval()
+    return copy.deepcopy(_CACHE[key])
+
+
+def load_model(name_or_path: str | os.PathLike | None = None, *, frozen: bool = False) -> RescalingModel:
+    """A model by zoo name or file path (eval mode, CPU, float32): a fresh copy, the caller's own.
+
+    The file is read (and a bundled file's SHA-256 checked) once; later calls copy the
+    cached model. The model gets a ``name`` attribute (zoo name or file stem), which
+    thumbnails and reports record.
+
+    Args:
+        name_or_path: a zoo name, a weight file or reference checkpoint; ``None`` is
+            :data:`DEFAULT_MODEL`.
+        frozen: parameters with ``requires_grad=False`` (for inference).
+
+    Raises:
+        CheckpointError: unknown name, a bundled model whose weights are not shipped in
+        this build or do not match their SHA-256, or a file that is not a valid checkpoint.
+    """
+    model = _load_cached(*resolve_model(name_or_path))
+    if frozen:
+        model.requires_grad_(False)
+    return model
+
+
+def get_model(model: str | os.PathLike | RescalingModel | None = None) -> RescalingModel:
+    """A model for inference: by zoo name or weight-file path, or the model itself.
+
+    A name or path gives a fresh, frozen copy of the cached model (:func:`load_model`);
+    a :class:`~sain.models.RescalingModel` is returned as it is (given a ``name``
+    attribute if it has none).
+
+    Raises:
+        CheckpointError: as :func:`load_model`; a baseline name is refused too.
+    """
+    if isinstance(model, RescalingModel):
+        if not hasattr(model, "name"):
+            model.name = model_name(model)  # type: ignore[attr-defined]
+        return model
+    return load_model(model, frozen=True)
+
+
+def clear_cache() -> None:
+    """Forget the loaded models (the next load reads and checks the files again)."""
+    _CACHE.clear()

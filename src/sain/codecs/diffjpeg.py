@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .registry import check_quality
+
 __all__ = [
     "CHROMINANCE_TABLE",
     "DiffJPEG",
@@ -133,9 +135,7 @@ def _quality_tensor(quality: float | Tensor, n: int, dtype: torch.dtype, device:
         return q
     if isinstance(quality, bool) or not isinstance(quality, numbers.Real):
         raise TypeError(f"quality must be a number or a tensor, got {type(quality).__name__}")
-    if not 1 <= float(quality) <= 100:
-        raise ValueError(f"quality must be in 1..100, got {quality!r}")
-    return torch.full((n,), float(quality), dtype=dtype, device=device)
+    return torch.full((n,), check_quality(quality, "jpeg", integer=False), dtype=dtype, device=device)
 
 
 def quality_tables(

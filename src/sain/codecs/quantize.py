@@ -1,4 +1,4 @@
-"""8-bit quantisation with a straight-through gradient.
+"""8-bit quantisation: the one rounding rule of the package, with and without a gradient.
 
 The LR image a rescaler sends is stored as 8-bit RGB, so training rounds it::
 
@@ -7,6 +7,11 @@ The LR image a rescaler sends is stored as 8-bit RGB, so training rounds it::
 
 The backward pass is the identity everywhere, including where the forward pass
 clamped, exactly like IRN's ``Quantization`` autograd function.
+
+Inference uses the same rounding without the gradient trick: :func:`to_levels` gives the
+8-bit levels ``round(clamp(x, 0, 1) * 255)``; :func:`quantize_u8` (``levels / 255``),
+:func:`sain.imaging.to_uint8` and the real codecs are built on it. ``torch.round`` rounds
+halves to even everywhere.
 """
 
 from __future__ import annotations
@@ -14,7 +19,27 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["quantize"]
+__all__ = ["quantize", "quantize_u8", "to_levels"]
+
+
+def to_levels(x: Tensor) -> Tensor:
+    """The 8-bit levels of an image: ``round(clamp(x, 0, 1) * 255)``, as integer-valued floats.
+
+    Shape:
+        - x: (*), floating point, nominally in [0, 1].
+        - output: (*), same dtype; values 0, 1, ..., 255 (``.to(torch.uint8)`` is exact).
+    """
+    return torch.round(x.clamp(0, 1) * 255)
+
+
+def quantize_u8(x: Tensor) -> Tensor:
+    """Clamp to [0, 1] and round to 8 bits, for inference (no gradient trick): ``k / 255``.
+
+    Shape:
+        - x: (*), floating point.
+        - output: (*), same dtype, values ``to_levels(x) / 255``.
+    """
+    return to_levels(x) / 255
 
 
 class _QuantizeSTE(torch.autograd.Function):
@@ -26,7 +51,7 @@ class _QuantizeSTE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
-        return torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
+        return quantize_u8(x)
 
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> Tensor:  # type: ignore[override]

@@ -22,8 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-from PIL import Image, features
+from PIL import Image
 from torch import Tensor
+
+from .quantize import to_levels
+from .registry import CODECS, available_codecs, check_quality, get_codec
 
 __all__ = [
     "FORMATS",
@@ -34,12 +37,10 @@ __all__ = [
     "encode",
 ]
 
-#: Every format this module knows. ``available_formats()`` says which ones the
-#: installed Pillow can actually write.
-FORMATS: tuple[str, ...] = ("jpeg", "webp", "avif", "png")
+#: Every format this module knows (the names of :data:`sain.codecs.registry.CODECS`).
+#: ``available_formats()`` says which ones the installed Pillow can actually write.
+FORMATS: tuple[str, ...] = tuple(CODECS)
 
-_PIL_NAMES = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF", "png": "PNG"}
-_PIL_FEATURES = {"webp": "webp", "avif": "avif"}
 _SUBSAMPLING_NAMES = ("4:4:4", "4:2:2", "4:2:0")
 _SUBSAMPLING_INTS = (-1, 0, 1, 2)
 
@@ -51,23 +52,20 @@ def available_formats() -> tuple[str, ...]:
         A tuple, in the order of :data:`FORMATS`; ``"avif"`` only when
         ``PIL.features.check("avif")`` is true (likewise ``"webp"``).
     """
-    out = []
-    for fmt in FORMATS:
-        feature = _PIL_FEATURES.get(fmt)
-        if feature is None or features.check(feature):
-            out.append(fmt)
-    return tuple(out)
+    return tuple(c.name for c in available_codecs())
 
 
 def check_format(fmt: str, allowed: tuple[str, ...] = FORMATS) -> str:
     """``fmt`` normalised (lower case, ``"jpg"`` -> ``"jpeg"``).
 
     Raises:
-        ValueError: ``fmt`` is not in ``allowed``, or the installed Pillow cannot code it.
+        ValueError: ``fmt`` is not in ``allowed``, or the installed Pillow cannot code it;
+            the one-line message names the supported (or available) ones.
     """
-    f = fmt.lower() if isinstance(fmt, str) else fmt
-    if f == "jpg":
-        f = "jpeg"
+    try:
+        f = get_codec(fmt).name
+    except ValueError:
+        f = None
     if f not in allowed:
         raise ValueError(f"unknown format {fmt!r} (supported: {', '.join(allowed)})")
     if f not in available_formats():
@@ -79,16 +77,6 @@ def check_format(fmt: str, allowed: tuple[str, ...] = FORMATS) -> str:
 
 
 _check_format = check_format
-
-
-def _check_quality(quality: int) -> int:
-    if (
-        isinstance(quality, bool)
-        or not isinstance(quality, numbers.Integral)
-        or not 1 <= int(quality) <= 100
-    ):
-        raise ValueError(f"quality must be an int in 1..100, got {quality!r}")
-    return int(quality)
 
 
 def _check_subsampling(subsampling: str | int | None, fmt: str) -> str | int | None:
@@ -111,16 +99,24 @@ def _check_subsampling(subsampling: str | int | None, fmt: str) -> str | int | N
 
 
 def _encode_checked(
-    img_u8: np.ndarray, fmt: str, quality: int, subsampling: str | int | None
+    img_u8: np.ndarray,
+    fmt: str,
+    quality: int,
+    subsampling: str | int | None = None,
+    exif: Image.Exif | None = None,
 ) -> bytes:
+    """The one Pillow encode of the package (arguments already checked)."""
+    codec = CODECS[fmt]
     image = Image.fromarray(np.ascontiguousarray(img_u8))
     params: dict[str, object] = {}
-    if fmt != "png":
+    if codec.quality_range is not None:
         params["quality"] = quality
     if subsampling is not None:
         params["subsampling"] = subsampling
+    if exif is not None:
+        params["exif"] = exif
     buf = io.BytesIO()
-    image.save(buf, format=_PIL_NAMES[fmt], **params)
+    image.save(buf, format=codec.pil_format, **params)
     return buf.getvalue()
 
 
@@ -129,6 +125,7 @@ def encode(
     fmt: str,
     quality: int = 75,
     subsampling: str | int | None = None,
+    exif: Image.Exif | None = None,
 ) -> bytes:
     """Encode one 8-bit RGB image with Pillow.
 
@@ -140,6 +137,7 @@ def encode(
         subsampling: JPEG chroma subsampling: ``None`` (Pillow's default,
             4:2:0), ``"4:4:4"``, ``"4:2:2"``, ``"4:2:0"`` or Pillow's ints
             (-1, 0, 1, 2). Must be ``None`` for other formats.
+        exif: EXIF data to embed (e.g. :meth:`sain.thumbnail.ThumbnailInfo.exif`).
 
     Shape:
         - img_u8: (H, W, 3)
@@ -152,13 +150,13 @@ def encode(
             or an image that is not (H, W, 3) uint8.
     """
     fmt = _check_format(fmt)
-    quality = _check_quality(quality)
+    quality = check_quality(quality)
     subsampling = _check_subsampling(subsampling, fmt)
     if not isinstance(img_u8, np.ndarray) or img_u8.dtype != np.uint8:
         raise ValueError("img_u8 must be a numpy uint8 array")
     if img_u8.ndim != 3 or img_u8.shape[2] != 3:
         raise ValueError(f"img_u8 must have shape (H, W, 3), got {img_u8.shape}")
-    return _encode_checked(img_u8, fmt, quality, subsampling)
+    return _encode_checked(img_u8, fmt, quality, subsampling, exif)
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -220,7 +218,7 @@ def codec_roundtrip(
         (torch.Size([2, 3, 16, 16]), 2)
     """
     fmt = _check_format(fmt)
-    quality = _check_quality(quality)
+    quality = check_quality(quality)
     subsampling = _check_subsampling(subsampling, fmt)
     if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
@@ -236,7 +234,7 @@ def codec_roundtrip(
         batch = x.detach().unsqueeze(0) if single else x.detach()
         if not torch.isfinite(batch).all():
             raise ValueError("x contains NaN or infinite values")
-        u8 = (batch.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+        u8 = to_levels(batch).to(torch.uint8)
         images = list(u8.permute(0, 2, 3, 1).cpu().numpy())
 
         def roundtrip(img: np.ndarray) -> tuple[np.ndarray, int]:
@@ -286,7 +284,7 @@ class RealCodec:
         workers: int = 1,
     ) -> None:
         self.fmt = _check_format(fmt)
-        self.quality = _check_quality(quality)
+        self.quality = check_quality(quality)
         self.subsampling = _check_subsampling(subsampling, self.fmt)
         if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
             raise ValueError(f"workers must be an int >= 1, got {workers!r}")

@@ -30,6 +30,8 @@ import torch
 from PIL import Image, ImageOps, features
 from torch import Tensor
 
+from ..codecs.quantize import to_levels
+from ..codecs.registry import CODECS, check_quality
 from ..fileio import atomic_path
 
 __all__ = [
@@ -46,19 +48,17 @@ __all__ = [
 #: File suffixes :func:`list_images` collects (compared case-insensitively).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".avif"})
 
-# Format names accepted by write_image (``format=`` or file suffix) -> Pillow format.
+# Format names accepted by write_image (``format=`` or file suffix) -> Pillow format: the
+# codecs of sain.codecs (name and suffix) and two lossless formats that only write_image uses.
 _WRITE_FORMATS = {
-    "png": "PNG",
-    "jpg": "JPEG",
-    "jpeg": "JPEG",
-    "webp": "WEBP",
-    "avif": "AVIF",
+    **{c.name: c.pil_format for c in CODECS.values()},
+    **{c.suffix: c.pil_format for c in CODECS.values()},
     "bmp": "BMP",
     "tif": "TIFF",
     "tiff": "TIFF",
 }
-_QUALITY_FORMATS = frozenset({"JPEG", "WEBP", "AVIF"})
-_OPTIONAL_CODECS = {"WEBP": "webp", "AVIF": "avif"}  # Pillow feature to check
+_QUALITY_FORMATS = {c.pil_format: c for c in CODECS.values() if c.quality_range is not None}
+_OPTIONAL_CODECS = {c.pil_format: c.pil_feature for c in CODECS.values() if c.pil_feature}  # Pillow feature to check
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 
 PathLike = str | os.PathLike
@@ -148,8 +148,9 @@ def read_image_u8(path: PathLike) -> np.ndarray:
 def to_uint8(x: Tensor) -> np.ndarray:
     """Quantise an RGB float image to 8 bits: ``round(clamp(x, 0, 1) * 255)``.
 
-    Rounding is ``torch.round`` (halves to even), the same as the package's
-    differentiable quantiser, so ``to_uint8`` of a quantised image is exact.
+    Rounding is :func:`sain.codecs.quantize.to_levels` (``torch.round``, halves to even),
+    the same as the package's differentiable quantiser, so ``to_uint8`` of a quantised
+    image is exact.
     float16/bfloat16 inputs are computed in float32.
 
     Args:
@@ -168,7 +169,7 @@ def to_uint8(x: Tensor) -> np.ndarray:
     x = x.detach()
     if x.dtype not in (torch.float32, torch.float64):
         x = x.float()
-    q = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+    q = to_levels(x).to(torch.uint8)
     return q.permute(1, 2, 0).cpu().numpy()
 
 
@@ -238,7 +239,7 @@ def write_image(
         format: ``"png"``, ``"jpeg"``/``"jpg"``, ``"webp"``, ``"avif"``,
             ``"bmp"`` or ``"tiff"``; inferred from the suffix of ``path`` when
             omitted.
-        quality: codec quality 0..100 for JPEG, WebP and AVIF; other settings
+        quality: codec quality 1..100 for JPEG, WebP and AVIF; other settings
             stay Pillow's defaults (JPEG: 4:2:0 chroma subsampling).
         **pil_kwargs: passed to :meth:`PIL.Image.Image.save` (``pnginfo``,
             ``exif``, ``comment``, ``lossless``, ``subsampling``, ...).
@@ -256,9 +257,7 @@ def write_image(
     if quality is not None:
         if pil_format not in _QUALITY_FORMATS:
             raise ValueError(f"quality applies to JPEG, WebP and AVIF only, not {pil_format}")
-        if isinstance(quality, bool) or not isinstance(quality, int | np.integer) or not 0 <= quality <= 100:
-            raise ValueError(f"quality must be an integer in 0..100, got {quality!r}")
-        pil_kwargs["quality"] = int(quality)
+        pil_kwargs["quality"] = check_quality(quality, _QUALITY_FORMATS[pil_format])
     pil = _to_pil(img)
 
     with atomic_path(path) as tmp:
