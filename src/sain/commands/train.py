@@ -3,21 +3,28 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import textwrap
+
+from ..train.presets import list_configs, resolve_config
 
 DESCRIPTION = """Train SAIN (or the IRN baseline) with the paper's recipe.
 
-CONFIG is a TOML file (see configs/); the flags below override it, and any other value
-can be set with --set section.key=value (e.g. --set optim.lr=1e-4 --set loss.codec=webp).
+CONFIG is a TOML file or the name of a config shipped with sain:
+{configs}
+The flags below override it, and any other value can be set with --set section.key=value
+(e.g. --set optim.lr=1e-4 --set loss.codec=webp). Relative paths in a config are relative
+to the current directory.
 
 examples:
+  sain train sain_x2_jpeg_cpu --data ../shared/datasets/train --out runs/x2
   sain train configs/sain_x2_jpeg.toml --data ../shared/datasets/train --out runs/x2
   sain train configs/sain_x2_jpeg.toml --out runs/x2 --resume
   torchrun --nproc-per-node 2 -m sain train configs/sain_x2_jpeg.toml --out runs/ddp
-"""
+""".format(configs=textwrap.fill(", ".join(list_configs()), 88, initial_indent="  ", subsequent_indent="  "))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="TOML config file (e.g. configs/sain_x2_jpeg.toml)")
+    p.add_argument("config", help="TOML config file or packaged config name (e.g. sain_x2_jpeg_cpu)")
     p.add_argument("--data", help="folder of training images (recursive)")
     p.add_argument("--val-data", help="folder of validation images (default: hold out some training images)")
     p.add_argument("--out", help="run folder for checkpoints, logs and weights")
@@ -61,7 +68,7 @@ def command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..train import load_config, train
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(resolve_config(args.config), args.overrides)
     flag_map = {"data": ("data", "train"), "val_data": ("data", "val"), "out": ("run", "out"),
                 "iters": ("optim", "iters"), "batch": ("data", "batch"), "patch": ("data", "patch"),
                 "device": ("run", "device"), "threads": ("run", "threads"), "workers": ("data", "workers")}
