@@ -25,8 +25,6 @@ are written by :func:`write_report` as ``results.json``, ``results.csv``,
 """
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
 import re
@@ -43,7 +41,9 @@ from .codecs import CODECS, check_format, check_quality, codec_roundtrip
 from .imaging import list_images, read_image, write_image
 from .metrics import psnr, ssim
 from .models import RescalingModel
-from .pipeline import downscale, upscale
+from .pipeline import BASELINE_METHODS, BicubicMethod, HRCodecMethod, Method, ModelMethod, get_method
+from .reports import METRICS, safe_name, write_report
+from .zoo import get_model
 
 __all__ = [
     "BASELINE",
@@ -60,8 +60,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Special model names: the bicubic baseline and the "compress the HR image" alternative.
-BASELINE = "bicubic"
-HR_CODEC = "jpeg-hr"
+BASELINE = BicubicMethod.name
+HR_CODEC = HRCodecMethod.name
 
 #: The paper's quality factors.
 DEFAULT_QUALITIES: tuple[int, ...] = (30, 50, 70, 80, 90)
@@ -80,17 +80,6 @@ DEFAULT_HR_QUALITIES: dict[int, tuple[int, ...]] = {
     8: (1, 3, 5, 10),
 }
 
-#: Per-image and per-dataset metric columns (``None`` where a metric does not apply,
-#: e.g. the LR metrics of ``jpeg-hr``; infinite PSNR where images are identical, e.g.
-#: the sent LR of ``bicubic`` against the bicubic LR).
-METRICS: tuple[str, ...] = (
-    "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb",
-    "lr_psnr_y", "lr_ssim_y", "lr_psnr_rgb", "lr_ssim_rgb",
-    "received_psnr_y", "received_ssim_y",
-    "bytes", "bpp",
-)
-
-
 @dataclass
 class EvalResult:
     """What :func:`evaluate` returns.
@@ -105,13 +94,6 @@ class EvalResult:
 
     records: list[dict] = field(default_factory=list)
     per_image: list[dict] = field(default_factory=list)
-
-
-@dataclass
-class _Method:
-    name: str
-    kind: str                         # "bicubic", "jpeg-hr" or "model"
-    model: RescalingModel | None = None
 
 
 def parse_qualities(text: str | Iterable[int]) -> list[int]:
@@ -143,33 +125,30 @@ def modcrop(img: Tensor, n: int) -> Tensor:
     return img[..., : h - h % n, : w - w % n]
 
 
-def _load_methods(models: Sequence[str | Path | RescalingModel]) -> list[_Method]:
-    from .zoo import load_model
-
+def _load_methods(models: Sequence[str | Path | RescalingModel | Method],
+                  scale: int | None) -> tuple[list[Method], int]:
+    """The methods to evaluate and the scale: networks first (their scale decides), then
+    the baselines at that scale, in the order given."""
     if not models:
         raise ValueError("no model to evaluate")
-    methods: list[_Method] = []
-    for m in models:
+    nets: dict[int, Method] = {}
+    for i, m in enumerate(models):
         if isinstance(m, RescalingModel):
-            name = getattr(m, "name", None) or f"{type(m).__name__.lower()}-x{m.scale}"
-            methods.append(_Method(name, "model", m.eval()))
-        elif str(m) == BASELINE:
-            methods.append(_Method(BASELINE, "bicubic"))
-        elif str(m) == HR_CODEC:
-            methods.append(_Method(HR_CODEC, "jpeg-hr"))
-        else:
-            model = load_model(m).eval()
-            methods.append(_Method(getattr(model, "name", Path(str(m)).stem), "model", model))
+            nets[i] = ModelMethod(get_model(m).eval())
+        elif isinstance(m, Method) or str(m) not in BASELINE_METHODS:
+            nets[i] = get_method(m)
+    scale = _resolve_scale(list(nets.values()), scale)
+    methods = [nets[i] if i in nets else get_method(str(m), scale) for i, m in enumerate(models)]
     seen: set[str] = set()
     for meth in methods:
         if meth.name in seen:
             raise ValueError(f"model {meth.name!r} given twice (or two weight files with the same name)")
         seen.add(meth.name)
-    return methods
+    return methods, scale
 
 
-def _resolve_scale(methods: list[_Method], scale: int | None) -> int:
-    scales = {m.name: m.model.scale for m in methods if m.model is not None}
+def _resolve_scale(methods: list[Method], scale: int | None) -> int:
+    scales = {m.name: m.scale for m in methods if m.kind == ModelMethod.kind}
     distinct = sorted(set(scales.values()))
     if len(distinct) > 1:
         desc = ", ".join(f"{n} x{s}" for n, s in scales.items())
@@ -214,10 +193,6 @@ def _pair_metrics(a: Tensor, b: Tensor, crop: int, prefix: str, rgb: bool = True
         out[f"{prefix}psnr_rgb"] = psnr(a, b, crop, y_channel=False)
         out[f"{prefix}ssim_rgb"] = ssim(a, b, crop, y_channel=False)
     return out
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_") or "x"
 
 
 def _save_compressed(path: Path, img: Tensor, fmt: str, quality: int) -> None:
@@ -282,8 +257,7 @@ def evaluate(
     """
     fmt = check_format(fmt)
     qualities = parse_qualities(qualities)
-    methods = _load_methods(models)
-    scale = _resolve_scale(methods, scale)
+    methods, scale = _load_methods(models, scale)
     if hr_qualities is None:
         hr_qualities = DEFAULT_HR_QUALITIES.get(scale, DEFAULT_HR_QUALITIES[8])
     hr_qualities = parse_qualities(hr_qualities)
@@ -293,8 +267,8 @@ def evaluate(
     data = _dataset_images(datasets)
     save_root = Path(save_images_dir) if save_images_dir is not None else None
     for m in methods:
-        if m.model is not None:
-            m.model.to(device)
+        if isinstance(m, ModelMethod):
+            m.to(device)
 
     from tqdm.auto import tqdm
 
@@ -318,7 +292,7 @@ def evaluate(
     return result
 
 
-def _evaluate_image(methods: list[_Method], dataset: str, folder: Path, path: Path, fmt: str,
+def _evaluate_image(methods: list[Method], dataset: str, folder: Path, path: Path, fmt: str,
                     qualities: list[int], hr_qualities: list[int], scale: int, n: int, seed: int,
                     save_root: Path | None) -> list[dict]:
     hr = modcrop(read_image(path), n)
@@ -329,49 +303,47 @@ def _evaluate_image(methods: list[_Method], dataset: str, folder: Path, path: Pa
         raise ValueError(f"image {path} is too small for the protocol at x{scale} "
                          f"({h}x{w} after modcrop {n}; need at least {min_side} px per side)")
     rel = path.relative_to(folder).as_posix()
-    stem = _safe_name(str(Path(rel).with_suffix("")))
+    stem = safe_name(str(Path(rel).with_suffix("")))
     base = {"dataset": dataset, "image": rel, "height": int(h), "width": int(w),
             "format": fmt, "scale": scale, "modcrop": n, "seed": seed}
     hr_b = hr.unsqueeze(0)
-    lr_ref = downscale(None, hr_b, scale)[0]  # MATLAB bicubic, 8-bit: what the LR should look like
+    lr_ref = BicubicMethod(scale).downscale(hr_b)[0]  # MATLAB bicubic, 8-bit: what the LR should look like
+    suffix = CODECS[fmt].suffix
+    no_lr = {"lr_psnr_y": None, "lr_ssim_y": None, "lr_psnr_rgb": None, "lr_ssim_rgb": None,
+             "received_psnr_y": None, "received_ssim_y": None}
     rows: list[dict] = []
     for m in methods:
         out_dir = None
         if save_root is not None:
-            out_dir = save_root / _safe_name(dataset) / _safe_name(m.name)
+            out_dir = save_root / safe_name(dataset) / safe_name(m.name)
             out_dir.mkdir(parents=True, exist_ok=True)
-        if m.kind == "jpeg-hr":
-            for q in hr_qualities:
-                received, sizes = codec_roundtrip(hr_b, fmt, q)
-                row = dict(base, model=m.name, kind=m.kind, quality=q)
-                row.update(_pair_metrics(received[0], hr, scale, ""))
-                row.update({"lr_psnr_y": None, "lr_ssim_y": None, "lr_psnr_rgb": None,
-                            "lr_ssim_rgb": None, "received_psnr_y": None, "received_ssim_y": None})
-                row.update(bytes=sizes[0], bpp=8.0 * sizes[0] / (h * w))
-                rows.append(row)
-                if out_dir is not None:
-                    _save_compressed(out_dir / f"{stem}_q{q}.{CODECS[fmt].suffix}", hr, fmt, q)
-            continue
-        lr = downscale(m.model, hr_b, scale)           # the 8-bit LR that is sent
-        lr_metrics = _pair_metrics(lr[0], lr_ref, 0, "lr_")
-        if out_dir is not None:
-            write_image(out_dir / f"{stem}_lr.png", lr[0])
-        for q in qualities:
+        sends_hr = m.kind == HR_CODEC     # jpeg-hr: the HR goes through the codec, over its own qualities
+        lr = m.downscale(hr_b)            # the 8-bit image that is sent
+        if not sends_hr:
+            lr_metrics = _pair_metrics(lr[0], lr_ref, 0, "lr_")
+            if out_dir is not None:
+                write_image(out_dir / f"{stem}_lr.png", lr[0])
+        for q in hr_qualities if sends_hr else qualities:
             received, sizes = codec_roundtrip(lr, fmt, q)
-            restored = upscale(m.model, received, scale, seed)
+            restored = m.upscale(received, seed)
             row = dict(base, model=m.name, kind=m.kind, quality=q)
             row.update(_pair_metrics(restored[0], hr, scale, ""))
-            row.update(lr_metrics)
-            row.update(_pair_metrics(received[0], lr_ref, 0, "received_", rgb=False))
+            if sends_hr:
+                row.update(no_lr)
+            else:
+                row.update(lr_metrics)
+                row.update(_pair_metrics(received[0], lr_ref, 0, "received_", rgb=False))
             row.update(bytes=sizes[0], bpp=8.0 * sizes[0] / (h * w))
             rows.append(row)
-            if out_dir is not None:
-                _save_compressed(out_dir / f"{stem}_lr_q{q}.{CODECS[fmt].suffix}", lr[0], fmt, q)
+            if out_dir is not None and sends_hr:
+                _save_compressed(out_dir / f"{stem}_q{q}.{suffix}", hr, fmt, q)
+            elif out_dir is not None:
+                _save_compressed(out_dir / f"{stem}_lr_q{q}.{suffix}", lr[0], fmt, q)
                 write_image(out_dir / f"{stem}_q{q}.png", restored[0])
     return rows
 
 
-def _aggregate(rows: list[dict], methods: list[_Method], dataset: str, scale: int, n: int,
+def _aggregate(rows: list[dict], methods: list[Method], dataset: str, scale: int, n: int,
                seed: int) -> list[dict]:
     records = []
     for m in methods:
@@ -384,173 +356,3 @@ def _aggregate(rows: list[dict], methods: list[_Method], dataset: str, scale: in
                 rec[k] = _mean([r[k] for r in sel])
             records.append(rec)
     return records
-
-
-# --------------------------------------------------------------------------- report
-
-_RECORD_COLUMNS = ("dataset", "model", "kind", "format", "quality", "scale", "modcrop", "seed",
-                   "images", *METRICS)
-_IMAGE_COLUMNS = ("dataset", "image", "height", "width", "model", "kind", "format", "quality",
-                  "scale", "modcrop", "seed", *METRICS)
-REPORT_FILES = ("results.json", "results.csv", "per_image.csv", "results.md")
-
-
-def _json_value(v):
-    """Strict JSON: non-finite floats (identical images' PSNR) become ``None``."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-def _write_csv(path: Path, rows: list[dict], columns: Sequence[str]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
-
-
-def _fmt_pair(p: float | None, s: float | None) -> str:
-    if p is None or s is None:
-        return "-"
-    ps = "inf" if math.isinf(p) else f"{p:.2f}"
-    return f"{ps}/{s:.4f}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return lines
-
-
-def _markdown(records: list[dict]) -> str:
-    lines = ["# Evaluation report", ""]
-    if records:
-        r0 = records[0]
-        lines += [f"Protocol (SAIN_SPEC section 5): x{r0['scale']}, {r0['format'].upper()} "
-                  f"(Pillow defaults), HR cropped to a multiple of {r0['modcrop']}, "
-                  f"{r0['scale']} border pixels ignored, latent seed {r0['seed']}. "
-                  "Cells are PSNR (dB) / SSIM averaged over the images; Y = BT.601 luma. "
-                  "bpp = bits of the compressed file per HR pixel.", ""]
-    for dataset in dict.fromkeys(r["dataset"] for r in records):
-        recs = [r for r in records if r["dataset"] == dataset]
-        resc = [r for r in recs if r["kind"] != "jpeg-hr"]
-        hrc = [r for r in recs if r["kind"] == "jpeg-hr"]
-        lines += [f"## {dataset} ({recs[0]['images']} images)", ""]
-        if resc:
-            qs = sorted({r["quality"] for r in resc})
-            names = list(dict.fromkeys(r["model"] for r in resc))
-            cell = {(r["model"], r["quality"]): r for r in resc}
-            header = ["Method"] + [f"QF{q}" for q in qs]
-
-            def rows_of(fn):
-                return [[nm] + [fn(cell[(nm, q)]) if (nm, q) in cell else "-" for q in qs] for nm in names]
-
-            lines += ["Y channel (PSNR/SSIM):", ""]
-            lines += _table(header, rows_of(lambda r: _fmt_pair(r["psnr_y"], r["ssim_y"]))) + [""]
-            lines += ["RGB (PSNR/SSIM):", ""]
-            lines += _table(header, rows_of(lambda r: _fmt_pair(r["psnr_rgb"], r["ssim_rgb"]))) + [""]
-            lines += ["Compressed LR size, bits per HR pixel (mean bytes):", ""]
-            lines += _table(header, rows_of(lambda r: f"{r['bpp']:.3f} ({r['bytes']:.0f} B)")) + [""]
-            lines += ["Received (compressed) LR vs bicubic LR, Y (PSNR/SSIM):", ""]
-            lines += _table(header, rows_of(lambda r: _fmt_pair(r["received_psnr_y"],
-                                                                r["received_ssim_y"]))) + [""]
-            lr_rows = [[nm, _fmt_pair(cell[(nm, qs[0])]["lr_psnr_y"], cell[(nm, qs[0])]["lr_ssim_y"]),
-                        _fmt_pair(cell[(nm, qs[0])]["lr_psnr_rgb"], cell[(nm, qs[0])]["lr_ssim_rgb"])]
-                       for nm in names if (nm, qs[0]) in cell]
-            lines += ["Sent LR (8-bit, before the codec) vs bicubic LR (PSNR/SSIM):", ""]
-            lines += _table(["Method", "Y", "RGB"], lr_rows) + [""]
-        if hrc:
-            hrc = sorted(hrc, key=lambda r: r["quality"])
-            lines += [f"{HR_CODEC}: the full-resolution image compressed directly (its own qualities):", ""]
-            header = ["", *(f"QF{r['quality']}" for r in hrc)]
-            lines += _table(header, [
-                ["bpp", *(f"{r['bpp']:.3f}" for r in hrc)],
-                ["Y", *(_fmt_pair(r["psnr_y"], r["ssim_y"]) for r in hrc)],
-                ["RGB", *(_fmt_pair(r["psnr_rgb"], r["ssim_rgb"]) for r in hrc)],
-            ]) + [""]
-    return "\n".join(lines)
-
-
-def _plots(records: list[dict], out: Path) -> list[Path]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.warning("matplotlib is not installed: no plots (pip install 'sain[plot]')")
-        return []
-    written = []
-    for dataset in dict.fromkeys(r["dataset"] for r in records):
-        recs = [r for r in records if r["dataset"] == dataset]
-        r0 = recs[0]
-        title = f"{dataset}, x{r0['scale']}, {r0['format'].upper()}"
-        names = list(dict.fromkeys(r["model"] for r in recs))
-        for kind in ("quality", "rd"):
-            fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
-            drawn = 0
-            for nm in names:
-                mine = [r for r in recs if r["model"] == nm]
-                if kind == "quality":
-                    if mine[0]["kind"] == "jpeg-hr":
-                        continue  # its qualities are not comparable to the LR's
-                    mine.sort(key=lambda r: r["quality"])
-                    xs = [r["quality"] for r in mine]
-                else:
-                    mine.sort(key=lambda r: r["bpp"])
-                    xs = [r["bpp"] for r in mine]
-                style = "--" if mine[0]["kind"] == "jpeg-hr" else "-"
-                ax.plot(xs, [r["psnr_y"] for r in mine], style, marker="o", ms=4, label=nm)
-                drawn += 1
-            if not drawn:
-                plt.close(fig)
-                continue
-            if kind == "quality":
-                ax.set_xlabel("codec quality of the LR")
-                fname = f"psnr_vs_quality_{_safe_name(dataset)}.png"
-            else:
-                ax.set_xlabel("bits per HR pixel")
-                fname = f"rd_{_safe_name(dataset)}.png"
-            ax.set_ylabel("PSNR-Y (dB)")
-            ax.set_title(title)
-            ax.grid(True, alpha=0.3)
-            ax.legend()
-            fig.tight_layout()
-            fig.savefig(out / fname)
-            plt.close(fig)
-            written.append(out / fname)
-    return written
-
-
-def write_report(records: list[dict], per_image_rows: list[dict], out_dir: str | Path,
-                 overwrite: bool = False) -> list[Path]:
-    """Write the report of an evaluation into ``out_dir`` (created if needed).
-
-    Files: ``results.json`` (the list of per-dataset records; non-finite values as
-    ``null``), ``results.csv`` (the same), ``per_image.csv``, ``results.md`` (per
-    dataset: rows methods, columns quality factors, cells PSNR/SSIM on Y and RGB, file
-    sizes, LR fidelity; ``jpeg-hr`` in its own table), ``psnr_vs_quality_<dataset>.png``
-    (PSNR-Y against quality, one line per model, ``jpeg-hr`` left out) and
-    ``rd_<dataset>.png`` (PSNR-Y against bits per HR pixel, every model). The plots need
-    matplotlib and are skipped with a warning without it.
-
-    Raises:
-        FileExistsError: ``out_dir`` already holds a ``results.json`` and ``overwrite`` is false.
-
-    Returns:
-        The paths written.
-    """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"report folder {out} is a file")
-    if (out / "results.json").exists() and not overwrite:
-        raise FileExistsError(f"{out} already holds a report (results.json); use --force to overwrite it")
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results.json", "w") as f:
-        json.dump([{k: _json_value(v) for k, v in r.items()} for r in records], f, indent=1)
-        f.write("\n")
-    _write_csv(out / "results.csv", records, _RECORD_COLUMNS)
-    _write_csv(out / "per_image.csv", per_image_rows, _IMAGE_COLUMNS)
-    (out / "results.md").write_text(_markdown(records) + "\n")
-    return [out / f for f in REPORT_FILES] + _plots(records, out)

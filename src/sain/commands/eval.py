@@ -51,7 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluate import evaluate, parse_qualities, write_report
+    from ..evaluate import evaluate, parse_qualities
+    from ..reports import write_report
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
