@@ -29,6 +29,8 @@ import torch
 from torch import Tensor
 
 from .models import RescalingModel
+from .models.base import cat_channels
+from .precision import inference_autocast
 
 __all__ = ["receptive_radius", "sample_latent", "tiled_downscale", "tiled_upscale"]
 
@@ -105,7 +107,7 @@ def tiled_downscale(model: RescalingModel, hr: Tensor, tile: int = 1024,
         for x0, x1 in _spans(w, tile):
             ty0, tx0 = max(0, y0 - overlap), max(0, x0 - overlap)
             ty1, tx1 = min(h, y1 + overlap), min(w, x1 + overlap)
-            piece = hr[:, :, ty0:ty1, tx0:tx1].to(p.device, p.dtype)
+            piece = hr[:, :, ty0:ty1, tx0:tx1].to(p.device, p.dtype).contiguous(memory_format=torch.channels_last)
             lr = model.downscale(piece).float().cpu()
             oy, ox = (y0 - ty0) // s, (x0 - tx0) // s
             out[:, :, y0 // s:y1 // s, x0 // s:x1 // s] = lr[:, :, oy:oy + (y1 - y0) // s,
@@ -136,7 +138,7 @@ def sample_latent(model: RescalingModel, lr: Tensor, seed: int | None = 0,
 
 @torch.no_grad()
 def tiled_upscale(model: RescalingModel, lr: Tensor, tile: int = 512, overlap: int | None = None,
-                  seed: int | None = 0, z: Tensor | None = None) -> Tensor:
+                  seed: int | None = 0, z: Tensor | None = None, precision: str = "fp32") -> Tensor:
     """``model.upscale`` computed tile by tile, with one latent for the whole image.
 
     Args:
@@ -147,6 +149,8 @@ def tiled_upscale(model: RescalingModel, lr: Tensor, tile: int = 512, overlap: i
             radius (exact up to float rounding).
         seed: seed of the latent sample (see :func:`sample_latent`); unused if ``z`` is given.
         z: the latent (N, 3*(s^2-1), h, w) to use instead of drawing one.
+        precision: ``fp32``, ``bf16``, ``fp16`` or ``auto`` for the dense blocks
+            (:func:`sain.precision.inference_autocast`).
 
     Returns:
         The restored HR (N, 3, h*s, w*s), not clamped, float32 on the CPU. With the same
@@ -169,8 +173,11 @@ def tiled_upscale(model: RescalingModel, lr: Tensor, tile: int = 512, overlap: i
         for x0, x1 in _spans(w, tile):
             ty0, tx0 = max(0, y0 - overlap), max(0, x0 - overlap)
             ty1, tx1 = min(h, y1 + overlap), min(w, x1 + overlap)
-            y = torch.cat((lr[:, :, ty0:ty1, tx0:tx1], z[:, :, ty0:ty1, tx0:tx1].to(lr.dtype)), 1)
-            hr = model.inverse(y.to(p.device, p.dtype))[0].float().cpu()
+            y = cat_channels(lr[:, :, ty0:ty1, tx0:tx1].to(p.device, p.dtype),
+                             z[:, :, ty0:ty1, tx0:tx1].to(p.device, p.dtype),
+                             memory_format=torch.channels_last)
+            with inference_autocast(precision, p.device):
+                hr = model.inverse(y)[0].float().cpu()
             oy, ox = (y0 - ty0) * s, (x0 - tx0) * s
             out[:, :, y0 * s:y1 * s, x0 * s:x1 * s] = hr[:, :, oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
     return out

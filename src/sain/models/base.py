@@ -39,6 +39,32 @@ from torch import Tensor, nn
 from ..errors import CheckpointError
 
 
+def cat_channels(*parts: Tensor, memory_format: torch.memory_format | None = None) -> Tensor:
+    """``torch.cat(parts, 1)`` in ``memory_format`` (default: the first part's).
+
+    ``torch.cat`` of a channels-last tensor and a contiguous one (the latent ``z``) returns
+    a contiguous tensor, and every convolution of the network would then run in NCHW,
+    about twice as slow on the CPU; this keeps channels-last.
+    """
+    from .subnet import memory_format_of
+
+    ref = parts[0]
+    fmt = memory_format_of(ref) if memory_format is None else memory_format
+    if fmt is torch.contiguous_format:
+        return torch.cat(parts, 1)
+    dtype = ref.dtype
+    for p in parts[1:]:
+        dtype = torch.promote_types(dtype, p.dtype)
+    n, _, h, w = ref.shape
+    out = torch.empty((n, sum(p.shape[1] for p in parts), h, w), dtype=dtype, device=ref.device,
+                      memory_format=fmt)
+    c = 0
+    for p in parts:
+        out[:, c:c + p.shape[1]] = p
+        c += p.shape[1]
+    return out
+
+
 class RescalingModel(nn.Module):
     """Base class: input checks, convenience methods and the plug-in contract."""
 
@@ -177,4 +203,6 @@ class RescalingModel(nn.Module):
         """Received LR (N, 3, h, w) -> restored HR (N, 3, h*s, w*s) (not clamped)."""
         self._check_lr(lr)
         z = self.sample_latent(lr, generator)
-        return self.inverse(torch.cat((lr, z), 1))[0]
+        if torch.is_grad_enabled():
+            return self.inverse(torch.cat((lr, z), 1))[0]
+        return self.inverse(cat_channels(lr, z))[0]

@@ -126,6 +126,13 @@ class EnhancedInvBlock(InvBlock):
         super().__init__(channels, split, clamp, subnet_constructor, cond_dim)
         self.E = self._subnet(channels - split, split)
 
+    def send_lr(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Only the forward's ``lr = x1 + E(x2)``: what the last E-block contributes to the
+        thumbnail (its F, G and H do not change it)."""
+        self._check(x, cond)
+        a, b = split_channels(x, self.split)
+        return a + self._run(self.E, b, cond)
+
     def forward(self, x: Tensor, rev: bool = False,  # type: ignore[override]
                 cond: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         self._check(x, cond)

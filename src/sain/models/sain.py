@@ -114,15 +114,15 @@ class SAIN(RescalingModel):
         return (out, lr, logdet) if return_logdet else (out, lr)
 
     def downscale(self, hr: Tensor) -> Tensor:
-        """HR -> the LR to send: Haar and E-blocks only (the V-blocks do not change it)."""
+        """HR -> the LR to send: Haar and E-blocks only (the V-blocks do not change it, nor
+        do the last E-block's F, G and H: of that block only ``x1 + E(x2)`` is computed)."""
         self._check_hr(hr)
         out = hr
         for op in self.haar_operations:
             out, _ = op(out)
-        lr = out[:, :3]
-        for op in self.down_operations:
-            out, lr, _ = op(out)
-        return lr
+        for op in self.down_operations[:-1]:
+            out, _, _ = op(out)
+        return self.down_operations[-1].send_lr(out)
 
     def inverse(self, y: Tensor, return_logdet: bool = False):
         """``y`` (N, 3*s^2, h, w) -> ``(x, lr)``: HR and the recovered high-quality LR."""

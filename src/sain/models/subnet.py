@@ -52,6 +52,41 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     return x.dtype
 
 
+def stack_weights(weights, biases, c_in: int, growth: int, dtype: torch.dtype
+                  ) -> tuple[list[Tensor], Tensor]:
+    """The stacked weights of the fused form: stack ``j`` convolves feature ``f_j`` (``f_0 = x``)
+    for every layer ``k >= j`` that reads it; all five biases go with the first stack."""
+    weights = [w.to(dtype) for w in weights]
+    stacks = []
+    for j in range(5):  # rows: the layers k >= j; columns: the input channels of f_j
+        lo = 0 if j == 0 else c_in + (j - 1) * growth
+        hi = c_in if j == 0 else lo + growth
+        stacks.append(torch.cat([weights[k][:, lo:hi] for k in range(j, 5)], 0)
+                      if j < 4 else weights[4][:, lo:hi])
+    return stacks, torch.cat(list(biases)).to(dtype)
+
+
+def _fused_forward(x: Tensor, stacks: list[Tensor], bias: Tensor, growth: int, dtype: torch.dtype,
+                   keep: bool) -> tuple[Tensor, list[Tensor], Tensor]:
+    """``(xs, feats, out)`` of the fused dense block; ``feats`` only when ``keep`` (for backward)."""
+    fmt = memory_format_of(x)
+    with torch.autocast(x.device.type, enabled=False):
+        xs = x.to(dtype).contiguous(memory_format=fmt)
+        acc = F.conv2d(xs, stacks[0], bias, padding=1)
+        feats = []
+        n, _, h, w = acc.shape
+        for j in range(1, 5):
+            # the activation straight into a dense tensor of the kept layout (one pass, no copy)
+            f = torch.empty((n, growth, h, w), dtype=acc.dtype, device=acc.device, memory_format=fmt)
+            torch._C._nn.leaky_relu(acc[:, (j - 1) * growth:j * growth], SLOPE, out=f)
+            if keep:
+                feats.append(f)
+            acc[:, j * growth:] += F.conv2d(f, stacks[j], padding=1)
+            del f
+        out = acc[:, 4 * growth:].contiguous(memory_format=fmt)
+    return xs, feats, out
+
+
 class _FusedDenseBlock(torch.autograd.Function):
     """The dense block with a hand-written backward (see the module docstring).
 
@@ -63,25 +98,9 @@ class _FusedDenseBlock(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w1, w2, w3, w4, w5, b1, b2, b3, b4, b5, growth: int, dtype: torch.dtype):
+        stacks, bias = stack_weights((w1, w2, w3, w4, w5), (b1, b2, b3, b4, b5), x.shape[1], growth, dtype)
         fmt = memory_format_of(x)
-        weights = [w.to(dtype) for w in (w1, w2, w3, w4, w5)]
-        c_in = x.shape[1]
-        stacks = []
-        for j in range(5):  # rows: the layers k >= j; columns: the input channels of f_j
-            lo = 0 if j == 0 else c_in + (j - 1) * growth
-            hi = c_in if j == 0 else lo + growth
-            stacks.append(torch.cat([weights[k][:, lo:hi] for k in range(j, 5)], 0)
-                          if j < 4 else weights[4][:, lo:hi])
-        bias = torch.cat((b1, b2, b3, b4, b5)).to(dtype)
-        with torch.autocast(x.device.type, enabled=False):
-            xs = x.to(dtype).contiguous(memory_format=fmt)
-            acc = F.conv2d(xs, stacks[0], bias, padding=1)
-            feats = []
-            for j in range(1, 5):
-                f = F.leaky_relu(acc[:, (j - 1) * growth:j * growth], SLOPE).contiguous(memory_format=fmt)
-                feats.append(f)
-                acc[:, j * growth:] += F.conv2d(f, stacks[j], padding=1)
-            out = acc[:, 4 * growth:].contiguous(memory_format=fmt)
+        xs, feats, out = _fused_forward(x, stacks, bias, growth, dtype, keep=True)
         ctx.save_for_backward(xs, *feats, *stacks)
         ctx.growth, ctx.fmt, ctx.x_dtype = growth, fmt, x.dtype
         ctx.param_dtypes = [w.dtype for w in (w1, w2, w3, w4, w5)]
@@ -162,7 +181,37 @@ class DenseBlock(nn.Module):
         return r
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.forward_fused(x) if self.fused else self.forward_concat(x)
+        if not self.fused:
+            return self.forward_concat(x)
+        if torch.is_grad_enabled():
+            return self.forward_fused(x)
+        return self.forward_inference(x)
+
+    def _convs(self) -> tuple[nn.Conv2d, ...]:
+        return (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)
+
+    def inference_weights(self, dtype: torch.dtype, device: torch.device) -> tuple[list[Tensor], Tensor]:
+        """The stacked weights in ``dtype`` on ``device``, prepared once and kept until a
+        parameter changes (in-place updates bump its version, a new tensor its address)."""
+        params = [p for c in self._convs() for p in (c.weight, c.bias)]
+        key = (dtype, device, tuple((p.data_ptr(), p._version) for p in params))
+        cache = self.__dict__.get("_inference_cache")
+        if cache is None or cache[0] != key:
+            with torch.no_grad():
+                stacks, bias = stack_weights([c.weight for c in self._convs()], [c.bias for c in self._convs()],
+                                             self.c_in, self.growth, dtype)
+                stacks = [w.to(device) for w in stacks]
+            cache = (key, stacks, bias.to(device))
+            self.__dict__["_inference_cache"] = cache
+        return cache[1], cache[2]
+
+    @torch.no_grad()
+    def forward_inference(self, x: Tensor) -> Tensor:
+        """The fused form for inference: no autograd record, no saved features, weights
+        stacked and cast once per precision (:meth:`inference_weights`)."""
+        dtype = _compute_dtype(x)
+        stacks, bias = self.inference_weights(dtype, x.device)
+        return _fused_forward(x, stacks, bias, self.growth, dtype, keep=False)[2]
 
     def forward_fused(self, x: Tensor) -> Tensor:
         """Dense block without concatenations, with the hand-written backward."""

@@ -1,0 +1,91 @@
+"""The fast inference path: the dense block without autograd (weights prepared once),
+layout-keeping concatenation, the downscale's skipped subnets, bf16 restoring within
+0.02 dB of fp32, the allocator setting."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import sain
+from sain import tiling
+from sain.imaging import read_image
+from sain.metrics import psnr
+from sain.models.base import cat_channels
+from sain.models.subnet import DenseBlock
+from sain.precision import check_precision, inference_autocast, resolve_precision
+from sain.runtime import configure_allocator
+
+
+def _randomize(block: torch.nn.Module, seed: int) -> torch.nn.Module:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in block.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.1)
+    return block
+
+
+def test_inference_dense_block_equals_the_autograd_forms_and_follows_weight_changes():
+    block = _randomize(DenseBlock(9, 3).double(), 0)
+    x = torch.randn(2, 9, 7, 6, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    ref = block.forward_concat(x)
+    with torch.no_grad():
+        out = block(x)  # no grad -> forward_inference
+        assert torch.allclose(out, ref, atol=1e-12)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        block.conv3.weight.add_(0.5)  # in place: the prepared weights must follow
+        assert torch.allclose(block(x), block.forward_concat(x), atol=1e-12)
+    block.load_state_dict(_randomize(DenseBlock(9, 3).double(), 1).state_dict())
+    with torch.no_grad():
+        assert torch.allclose(block(x), block.forward_concat(x), atol=1e-12)
+    with torch.enable_grad():
+        assert torch.allclose(block(x), block.forward_concat(x), atol=1e-12)
+
+
+def test_cat_channels_keeps_channels_last():
+    a = torch.rand(1, 3, 5, 4).contiguous(memory_format=torch.channels_last)
+    b = torch.rand(1, 9, 5, 4)
+    out = cat_channels(a, b)
+    assert out.is_contiguous(memory_format=torch.channels_last) and torch.equal(out, torch.cat((a, b), 1))
+    assert not torch.cat((a, b), 1).is_contiguous(memory_format=torch.channels_last)  # why it exists
+    assert torch.equal(cat_channels(b, a), torch.cat((b, a), 1))
+
+
+def test_downscale_skips_only_what_does_not_change_the_lr():
+    model = _randomize(sain.SAIN(2, e_blocks=2, v_blocks=1), 3).eval()
+    hr = torch.rand(1, 3, 24, 20)
+    with torch.no_grad():
+        assert torch.allclose(model.downscale(hr), model(hr)[1], atol=1e-6)
+
+
+def test_precision_names():
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    assert resolve_precision("auto", "cpu") in ("bf16", "fp32")
+    with pytest.raises(ValueError, match=r"unknown precision 'fp8' \(known: auto, fp32, bf16, fp16\)"):
+        check_precision("fp8")
+
+
+def test_bf16_restoring_is_within_0p02_db_of_fp32():
+    """The bundled model on a 192x192 crop of the sample photo, JPEG QF 75 LR: the restored
+    PSNR-Y at bf16 within 0.02 dB of fp32 (the benchmark checks the full test sets)."""
+    model = sain.load_model("sain-x2-jpeg")
+    hr = read_image(sain.api.SAMPLE_IMAGE)[None, :, 100:292, 300:492]
+    with torch.no_grad():
+        lr = torch.round(model.downscale(hr).clamp(0, 1) * 255) / 255
+    fp32 = tiling.tiled_upscale(model, lr, tile=96, seed=0, precision="fp32").clamp(0, 1)
+    bf16 = tiling.tiled_upscale(model, lr, tile=96, seed=0, precision="bf16").clamp(0, 1)
+    p32 = psnr(fp32[0], hr[0], crop_border=2, y_channel=True)
+    p16 = psnr(bf16[0], hr[0], crop_border=2, y_channel=True)
+    assert abs(p16 - p32) < 0.02, (p32, p16)
+    assert not torch.equal(fp32, bf16)  # bf16 really ran
+
+
+def test_inference_autocast_is_a_no_op_at_fp32():
+    with inference_autocast("fp32"):
+        assert not torch.is_autocast_enabled("cpu")
+    with inference_autocast("bf16"):
+        assert torch.is_autocast_enabled("cpu")
+
+
+def test_allocator_configuration_is_idempotent():
+    first = configure_allocator()
+    assert configure_allocator() is first
