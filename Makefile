@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow test-gpu demo clean
+.PHONY: install test test-slow test-gpu lint format demo clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -11,7 +11,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,6 +25,16 @@ test-slow: $(STAMP)
 # the CUDA / AMP checks (skipped, with the reason, on a machine without a GPU)
 test-gpu: $(STAMP)
 	$(PY) -m pytest tests/test_cuda.py -rs
+
+# ruff (lint and format) and mypy, configured in pyproject.toml
+lint: $(STAMP)
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
+	$(VENV)/bin/mypy
+
+# rewrite FILES (default: nothing) with ruff's fixes and formatting, e.g. make format FILES=src/sain/foo.py
+format: $(STAMP)
+	$(if $(FILES),$(VENV)/bin/ruff check --fix $(FILES) && $(VENV)/bin/ruff format $(FILES),@echo "usage: make format FILES='a.py b.py'")
 
 demo: $(STAMP)
 	$(VENV)/bin/sain demo --force

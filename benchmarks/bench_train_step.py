@@ -30,6 +30,7 @@ Results go to ``benchmarks/results/train_step_<host>_<date>.{json,md}`` (``--out
     python benchmarks/bench_train_step.py                 # the real measurement (idle machine)
     python benchmarks/bench_train_step.py --steps 2       # a quick check that it runs
 """
+
 from __future__ import annotations
 
 import argparse
@@ -105,8 +106,16 @@ def make_batch(hr: torch.Tensor, with_codec_target: bool) -> dict[str, torch.Ten
 class Step:
     """One variant: model + objective + Adam; ``step(batch) -> {term: float}``."""
 
-    def __init__(self, name: str, init: dict[str, torch.Tensor], amp: str, channels_last: bool,
-                 codec_thread: bool, baseline: bool, lr: float = 2e-4):
+    def __init__(
+        self,
+        name: str,
+        init: dict[str, torch.Tensor],
+        amp: str,
+        channels_last: bool,
+        codec_thread: bool,
+        baseline: bool,
+        lr: float = 2e-4,
+    ):
         self.name, self.amp, self.channels_last, self.codec_thread = name, amp, channels_last, codec_thread
         self.model = SAIN(scale=2)
         self.model.load_state_dict(init)
@@ -120,8 +129,7 @@ class Step:
                     m.fused = not baseline
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.objective = Objective(self.model, "jpeg", 75, lambda_fit=4.0, amp=amp,
-                                   channels_last=channels_last)
+        self.objective = Objective(self.model, "jpeg", 75, lambda_fit=4.0, amp=amp, channels_last=channels_last)
         if not codec_thread:
             self.objective._pool = None  # R(Q(LR)) inline, on the critical path
         self.opt = torch.optim.Adam(self.model.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=1e-5)
@@ -135,10 +143,12 @@ class Step:
         return {k: float(v.detach()) for k, v in terms.items()}
 
     def describe(self) -> dict:
-        return {"amp": self.amp, "memory_format": "channels_last" if self.channels_last else "NCHW",
-                "dense_block": self.dense_block,
-                "codec": "R(Q(LR)) in a thread, R(LR_ref) by the loader" if self.codec_thread
-                else "both R() inline"}
+        return {
+            "amp": self.amp,
+            "memory_format": "channels_last" if self.channels_last else "NCHW",
+            "dense_block": self.dense_block,
+            "codec": "R(Q(LR)) in a thread, R(LR_ref) by the loader" if self.codec_thread else "both R() inline",
+        }
 
 
 def time_steps(a: Step, b: Step, batch_a, batch_b, warmup: int, steps: int) -> dict[str, list[float]]:
@@ -153,13 +163,17 @@ def time_steps(a: Step, b: Step, batch_a, batch_b, warmup: int, steps: int) -> d
             t0 = time.perf_counter()
             variant.step(batch)
             times[variant.name].append(time.perf_counter() - t0)
-        print(f"  round {i + 1}/{steps}: (a) {times[a.name][-1]:.3f} s   (b) {times[b.name][-1]:.3f} s",
-              flush=True)
+        print(f"  round {i + 1}/{steps}: (a) {times[a.name][-1]:.3f} s   (b) {times[b.name][-1]:.3f} s", flush=True)
     return times
 
 
-CONV_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::mkldnn_convolution_backward",
-            "aten::_slow_conv2d_forward", "aten::_slow_conv2d_backward")
+CONV_OPS = (
+    "aten::mkldnn_convolution",
+    "aten::convolution_backward",
+    "aten::mkldnn_convolution_backward",
+    "aten::_slow_conv2d_forward",
+    "aten::_slow_conv2d_backward",
+)
 
 
 def conv_seconds(variant: Step, batch, repeats: int = 2) -> dict:
@@ -179,8 +193,9 @@ def conv_seconds(variant: Step, batch, repeats: int = 2) -> dict:
     return {"conv_s": round(conv, 4), "profiled_step_s": round(wall, 4)}
 
 
-def quality_run(variant: Step, k: int, batch_size: int, patch: int, seed: int,
-                codec_target: bool) -> list[dict[str, float]]:
+def quality_run(
+    variant: Step, k: int, batch_size: int, patch: int, seed: int, codec_target: bool
+) -> list[dict[str, float]]:
     out = []
     for i in range(k):
         batch = make_batch(smooth_batch(batch_size, patch, seed + 1000 + i), codec_target)
@@ -192,9 +207,13 @@ def quality_run(variant: Step, k: int, batch_size: int, patch: int, seed: int,
 # -- reporting -----------------------------------------------------------------------
 def summarize(times: list[float]) -> dict:
     med = statistics.median(times)
-    return {"median_s": round(med, 4), "mean_s": round(statistics.fmean(times), 4),
-            "min_s": round(min(times), 4), "it_per_s": round(1.0 / med, 4),
-            "times_s": [round(t, 4) for t in times]}
+    return {
+        "median_s": round(med, 4),
+        "mean_s": round(statistics.fmean(times), 4),
+        "min_s": round(min(times), 4),
+        "it_per_s": round(1.0 / med, 4),
+        "times_s": [round(t, 4) for t in times],
+    }
 
 
 def markdown(res: dict) -> str:
@@ -215,15 +234,20 @@ def markdown(res: dict) -> str:
     for key in ("a", "b"):
         v = sp[key]
         conv = f"{v['conv_s']:.3f}" if "conv_s" in v else "-"
-        lines.append(f"| ({key}) {v['name']} | {v['amp']} | {v['memory_format']} | {v['dense_block']} | "
-                     f"{v['codec']} | "
-                     f"{v['median_s']:.3f} | {v['it_per_s']:.3f} | "
-                     f"{round(sp['a']['median_s'] / v['median_s'], 3):.2f}x | {conv} |")
+        lines.append(
+            f"| ({key}) {v['name']} | {v['amp']} | {v['memory_format']} | {v['dense_block']} | "
+            f"{v['codec']} | "
+            f"{v['median_s']:.3f} | {v['it_per_s']:.3f} | "
+            f"{round(sp['a']['median_s'] / v['median_s'], 3):.2f}x | {conv} |"
+        )
     if "ceiling_speedup" in sp:
-        lines += ["", f"Time in convolution kernels (forward + backward, from the profiler, best of 2 "
-                  f"profiled steps): (b) spends {sp['b']['conv_s']:.3f} s of its step in them, so even with "
-                  f"everything else free (b) could not beat {sp['ceiling_speedup']:.2f}x on this machine "
-                  f"without faster convolutions."]
+        lines += [
+            "",
+            f"Time in convolution kernels (forward + backward, from the profiler, best of 2 "
+            f"profiled steps): (b) spends {sp['b']['conv_s']:.3f} s of its step in them, so even with "
+            f"everything else free (b) could not beat {sp['ceiling_speedup']:.2f}x on this machine "
+            f"without faster convolutions.",
+        ]
     if not q.get("steps"):
         return "\n".join(lines) + "\n"
     lines += [
@@ -246,8 +270,9 @@ def markdown(res: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--steps", type=int, default=5, help="timed rounds (one step of each variant per round)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps of each variant first")
     p.add_argument("--quality-steps", type=int, default=30, help="K, steps of the quality check (0: skip)")
@@ -255,8 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--patch", type=int, default=96)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--amp", choices=["auto", "bf16", "none"], default="auto",
-                   help="autocast of variant (b); auto: bf16 when the CPU supports it")
+    p.add_argument(
+        "--amp",
+        choices=["auto", "bf16", "none"],
+        default="auto",
+        help="autocast of variant (b); auto: bf16 when the CPU supports it",
+    )
     p.add_argument("--seed", type=int, default=10)
     p.add_argument("--out", default=str(Path(__file__).parent / "results"), help="folder for the results")
     args = p.parse_args(argv)
@@ -266,8 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     amp_b = ("bf16" if cpu_has_bf16() else "none") if args.amp == "auto" else args.amp
     env = environment(args.threads)
-    print(f"{env['cpu']}, torch {env['torch']}, {args.threads} threads, variant (b) amp={amp_b}, "
-          f"load average {env['loadavg_1_5_15']}", flush=True)
+    print(
+        f"{env['cpu']}, torch {env['torch']}, {args.threads} threads, variant (b) amp={amp_b}, "
+        f"load average {env['loadavg_1_5_15']}",
+        flush=True,
+    )
 
     torch.manual_seed(args.seed)
     init = copy.deepcopy(SAIN(scale=2).state_dict())
@@ -280,46 +312,87 @@ def main(argv: list[str] | None = None) -> int:
     b = Step("project step", init, amp=amp_b, channels_last=True, codec_thread=True, baseline=False)
     print(f"timing: {args.warmup} warm-up + {args.steps} interleaved steps each", flush=True)
     times = time_steps(a, b, batch_a, batch_b, args.warmup, args.steps)
-    speed = {"a": {"name": a.name, **a.describe(), **summarize(times[a.name])},
-             "b": {"name": b.name, **b.describe(), **summarize(times[b.name])}}
+    speed = {
+        "a": {"name": a.name, **a.describe(), **summarize(times[a.name])},
+        "b": {"name": b.name, **b.describe(), **summarize(times[b.name])},
+    }
     speed["speedup"] = round(speed["a"]["median_s"] / speed["b"]["median_s"], 3)
     for key, variant, batch in (("a", a, batch_a), ("b", b, batch_b)):
         speed[key].update(conv_seconds(variant, batch))
     # if everything but the convolutions of (b) took no time at all:
     speed["ceiling_speedup"] = round(speed["a"]["median_s"] / speed["b"]["conv_s"], 3)
-    print(f"time in convolutions: (a) {speed['a']['conv_s']:.3f} s   (b) {speed['b']['conv_s']:.3f} s "
-          f"-> ceiling for (b) with everything else free: {speed['ceiling_speedup']:.2f}x", flush=True)
-    print(f"(a) {speed['a']['it_per_s']:.3f} it/s   (b) {speed['b']['it_per_s']:.3f} it/s   "
-          f"speed-up {speed['speedup']:.2f}x", flush=True)
+    print(
+        f"time in convolutions: (a) {speed['a']['conv_s']:.3f} s   (b) {speed['b']['conv_s']:.3f} s "
+        f"-> ceiling for (b) with everything else free: {speed['ceiling_speedup']:.2f}x",
+        flush=True,
+    )
+    print(
+        f"(a) {speed['a']['it_per_s']:.3f} it/s   (b) {speed['b']['it_per_s']:.3f} it/s   "
+        f"speed-up {speed['speedup']:.2f}x",
+        flush=True,
+    )
 
     # -- quality -------------------------------------------------------------------
     k = args.quality_steps
     quality: dict = {"steps": k}
     if k > 0:
         print(f"quality: {k} steps of (a) fp32 and of (b) {amp_b} from the same init", flush=True)
-        qa = quality_run(Step("a", init, "none", channels_last=False, codec_thread=False, baseline=True),
-                         k, args.batch, args.patch, args.seed, codec_target=False)
-        qb = quality_run(Step("b", init, amp_b, channels_last=True, codec_thread=True, baseline=False),
-                         k, args.batch, args.patch, args.seed, codec_target=True)
+        qa = quality_run(
+            Step("a", init, "none", channels_last=False, codec_thread=False, baseline=True),
+            k,
+            args.batch,
+            args.patch,
+            args.seed,
+            codec_target=False,
+        )
+        qb = quality_run(
+            Step("b", init, amp_b, channels_last=True, codec_thread=True, baseline=False),
+            k,
+            args.batch,
+            args.patch,
+            args.seed,
+            codec_target=True,
+        )
         last_n = min(5, k)
         rec_a = statistics.fmean(t["rec"] for t in qa[-last_n:])
         rec_b = statistics.fmean(t["rec"] for t in qb[-last_n:])
         rel = abs(rec_b - rec_a) / abs(rec_a)
         step_rel = max(abs(tb["loss"] - ta["loss"]) / abs(ta["loss"]) for ta, tb in zip(qa, qb))
-        quality.update(last_n=last_n, final_rec_a=rec_a, final_rec_b=rec_b, final_rec_rel_diff=rel,
-                       max_step_loss_rel_diff=step_rel, tolerance=args.tolerance, ok=rel <= args.tolerance,
-                       trajectory_a=qa, trajectory_b=qb)
+        quality.update(
+            last_n=last_n,
+            final_rec_a=rec_a,
+            final_rec_b=rec_b,
+            final_rec_rel_diff=rel,
+            max_step_loss_rel_diff=step_rel,
+            tolerance=args.tolerance,
+            ok=rel <= args.tolerance,
+            trajectory_a=qa,
+            trajectory_b=qb,
+        )
         print("step   loss(a)    loss(b)    rec(a)    rec(b)")
         for i, (ta, tb) in enumerate(zip(qa, qb)):
             print(f"{i + 1:4d} {ta['loss']:9.2f} {tb['loss']:9.2f} {ta['rec']:9.2f} {tb['rec']:9.2f}")
-        print(f"final rec (mean of last {last_n}): (a) {rec_a:.2f}  (b) {rec_b:.2f}  "
-              f"relative difference {100 * rel:.2f} % -> {'ok' if rel <= args.tolerance else 'EXCEEDED'}")
+        print(
+            f"final rec (mean of last {last_n}): (a) {rec_a:.2f}  (b) {rec_b:.2f}  "
+            f"relative difference {100 * rel:.2f} % -> {'ok' if rel <= args.tolerance else 'EXCEEDED'}"
+        )
 
-    res = {"environment": env,
-           "config": {"model": "SAIN x2 (5 E + 3 V blocks)", "params": params, "batch": args.batch,
-                      "patch": args.patch, "warmup": args.warmup, "steps": args.steps, "amp_b": amp_b,
-                      "seed": args.seed, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])},
-           "speed": speed, "quality": quality}
+    res = {
+        "environment": env,
+        "config": {
+            "model": "SAIN x2 (5 E + 3 V blocks)",
+            "params": params,
+            "batch": args.batch,
+            "patch": args.patch,
+            "warmup": args.warmup,
+            "steps": args.steps,
+            "amp_b": amp_b,
+            "seed": args.seed,
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        },
+        "speed": speed,
+        "quality": quality,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     host = re.sub(r"[^A-Za-z0-9_.-]+", "-", env["host"])[:40] or "host"

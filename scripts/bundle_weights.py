@@ -9,6 +9,7 @@ iterations, wall time, hardware) and gains `eval`: for each dataset of the repor
 model's mean Y-PSNR gain over the bicubic baseline across the report's qualities, and
 `eval_table`: the model's Y-PSNR per dataset and quality. `sain models` shows them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,16 +40,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", help="a weight file written by `sain train`")
     ap.add_argument("name", choices=sorted(ZOO), help="zoo name to bundle it as")
-    ap.add_argument("--report", action="append", default=[],
-                    help="results.json of `sain eval --model WEIGHTS --model bicubic ...` (repeatable)")
+    ap.add_argument(
+        "--report",
+        action="append",
+        default=[],
+        help="results.json of `sain eval --model WEIGHTS --model bicubic ...` (repeatable)",
+    )
     ap.add_argument("--report-model", help="the model's name in the report (default: the weight file's stem)")
     args = ap.parse_args(argv)
     sd, meta = load_state_dict_file(args.weights)
     model = model_from_state_dict(sd, meta, source=args.weights)
     entry = ZOO[args.name]
     if (model.arch, model.scale) != (entry.arch, entry.scale):
-        print(f"error: {args.weights} is {model.arch} x{model.scale}, but {args.name} is "
-              f"{entry.arch} x{entry.scale}", file=sys.stderr)
+        print(
+            f"error: {args.weights} is {model.arch} x{model.scale}, but {args.name} is {entry.arch} x{entry.scale}",
+            file=sys.stderr,
+        )
         return 2
     extra = {k: v for k, v in meta.items() if k not in ("arch", "config", "format")}
     if args.report:

@@ -10,6 +10,7 @@ then the gain of the model (``--model``) over ``bicubic`` and over ``--baseline`
 Also prints the quality-bar line of each dataset: the smallest per-QF gain over bicubic
 and the mean gain.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,10 @@ def load(folders: list[str]) -> list[dict]:
 
 def tables(records: list[dict], model: str, baseline: str) -> str:
     datasets = list(dict.fromkeys(r["dataset"] for r in records))
-    out = ["| set | method | " + " | ".join(f"QF{q}" for q in qualities(records)) + " | mean |",
-           "|---|---|" + "---|" * (len(qualities(records)) + 1)]
+    out = [
+        "| set | method | " + " | ".join(f"QF{q}" for q in qualities(records)) + " | mean |",
+        "|---|---|" + "---|" * (len(qualities(records)) + 1),
+    ]
     bars = []
     for ds in datasets:
         rows = [r for r in records if r["dataset"] == ds]
@@ -49,18 +52,25 @@ def tables(records: list[dict], model: str, baseline: str) -> str:
             if len(vals) != len(qs):
                 continue
             mean = sum(v["psnr_y"] for v in vals) / len(vals)
-            out.append(f"| {ds} | {m} | " + " | ".join(f"{v['psnr_y']:.2f}/{v['ssim_y']:.4f}" for v in vals)
-                       + f" | {mean:.2f} |")
+            out.append(
+                f"| {ds} | {m} | "
+                + " | ".join(f"{v['psnr_y']:.2f}/{v['ssim_y']:.4f}" for v in vals)
+                + f" | {mean:.2f} |"
+            )
         for other, label in (("bicubic", "bicubic"), (baseline, "IRN" if "irn" in baseline else baseline)):
             if all((model, q) in cell and (other, q) in cell for q in qs):
                 gains = [cell[(model, q)]["psnr_y"] - cell[(other, q)]["psnr_y"] for q in qs]
                 mean = sum(gains) / len(gains)
                 name = "SAIN" if "sain" in model else model
-                out.append(f"| {ds} | {name} - {label} (dB) | " + " | ".join(f"{g:+.2f}" for g in gains)
-                           + f" | {mean:+.2f} |")
+                out.append(
+                    f"| {ds} | {name} - {label} (dB) | " + " | ".join(f"{g:+.2f}" for g in gains) + f" | {mean:+.2f} |"
+                )
                 if other == "bicubic":
-                    bars.append(f"{ds}: " + " / ".join(f"{g:+.2f}" for g in gains)
-                                + f" dB at QF {' / '.join(map(str, qs))} (mean {mean:+.2f}, min {min(gains):+.2f})")
+                    bars.append(
+                        f"{ds}: "
+                        + " / ".join(f"{g:+.2f}" for g in gains)
+                        + f" dB at QF {' / '.join(map(str, qs))} (mean {mean:+.2f}, min {min(gains):+.2f})"
+                    )
     return "\n".join(out) + "\n\n" + "\n".join(bars) + "\n"
 
 

@@ -9,6 +9,7 @@ and commit them with the change that caused it::
 With the variable set, the tests rewrite their files instead of comparing, and say so with
 a warning (``RegeneratedExpected``) in pytest's summary.
 """
+
 from __future__ import annotations
 
 import json

@@ -9,6 +9,7 @@ with the change::
 
     SAIN_REGEN_GOLDEN=1 .venv/bin/python -m pytest tests/test_api_inventory.py
 """
+
 from __future__ import annotations
 
 import importlib
@@ -80,9 +81,11 @@ def test_api_inventory() -> None:
     want = _expected.load(INVENTORY)["modules"]
     diff = inventory_diff(want, got)
     if diff:
-        pytest.fail("the public API changed without tests/expected/api_inventory.json:\n  "
-                    + "\n  ".join(diff)
-                    + f"\nIf this is intended, {_expected.REGEN_HINT}, and record it in CHANGELOG.md.")
+        pytest.fail(
+            "the public API changed without tests/expected/api_inventory.json:\n  "
+            + "\n  ".join(diff)
+            + f"\nIf this is intended, {_expected.REGEN_HINT}, and record it in CHANGELOG.md."
+        )
 
 
 def test_inventory_diff_message() -> None:

@@ -8,6 +8,7 @@ filters stored as a frozen ``nn.Parameter`` named ``haar_weights``). Their state
 written with ``torch.save`` exactly as the reference training code writes them, then
 loaded with :func:`sain.load_checkpoint`, and both networks must agree.
 """
+
 from __future__ import annotations
 
 import json
@@ -124,7 +125,7 @@ class RefSAINet(nn.Module):
 
     def forward(self, x, rev=False):
         ops = [*self.haar_operations, *self.down_operations, *self.comp_operations]
-        for op in (reversed(ops) if rev else ops):
+        for op in reversed(ops) if rev else ops:
             x = op(x, rev)
         return x, self.down_operations[-1].LR
 
@@ -140,7 +141,7 @@ class RefIRN(nn.Module):
         self.operations = nn.ModuleList(ops)
 
     def forward(self, x, rev=False):
-        for op in (reversed(self.operations) if rev else self.operations):
+        for op in reversed(self.operations) if rev else self.operations:
             x = op(x, rev)
         return x
 
@@ -161,8 +162,12 @@ def image(n: int, size: int, seed: int = 0) -> torch.Tensor:
 # (reference factory, HR size, expected arch, expected config)
 REFERENCES = {
     "sain_x2": (lambda: RefSAINet(1), 8, "sain", {"scale": 2, "e_blocks": 5, "v_blocks": 3, "gmm_components": 5}),
-    "sain_x4": (lambda: RefSAINet(2, e_blocks=2, v_blocks=1, gmm_components=3), 16, "sain",
-                {"scale": 4, "e_blocks": 2, "v_blocks": 1, "gmm_components": 3}),
+    "sain_x4": (
+        lambda: RefSAINet(2, e_blocks=2, v_blocks=1, gmm_components=3),
+        16,
+        "sain",
+        {"scale": 4, "e_blocks": 2, "v_blocks": 1, "gmm_components": 3},
+    ),
     "irn_x2": (lambda: RefIRN(1, 8), 8, "irn", {"scale": 2, "blocks_per_level": 8}),
     "irn_x4": (lambda: RefIRN(2, 2), 16, "irn", {"scale": 4, "blocks_per_level": 2}),
 }
@@ -247,17 +252,20 @@ def test_reference_weights_are_really_loaded(tmp_path):
 # ==================================================================================
 # The project's weight files
 # ==================================================================================
-@pytest.mark.parametrize("make", [lambda: sain.SAIN(2, e_blocks=2, v_blocks=1, gmm_components=4),
-                                  lambda: sain.IRN(4, blocks_per_level=1)], ids=["sain", "irn"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: sain.SAIN(2, e_blocks=2, v_blocks=1, gmm_components=4), lambda: sain.IRN(4, blocks_per_level=1)],
+    ids=["sain", "irn"],
+)
 def test_save_weights_round_trip(make, tmp_path):
     torch.manual_seed(3)
     model = randomize(make(), seed=7)
-    path = save_weights(model, tmp_path / "sub" / "w.safetensors", note="unit test", steps=12,
-                        data={"train": "DIV2K"})
+    path = save_weights(model, tmp_path / "sub" / "w.safetensors", note="unit test", steps=12, data={"train": "DIV2K"})
     assert path.is_file()
     assert not [p for p in path.parent.iterdir() if p.name != path.name]  # no temporary left behind
 
     from safetensors import safe_open
+
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
         keys = set(f.keys())
@@ -382,12 +390,13 @@ def test_error_unexpected_key(tmp_path):
 def test_error_irn_wrong_width(tmp_path):
     torch.manual_seed(0)
     sd = RefIRN(1, 1).state_dict()
-    sd = {k: (torch.zeros(v.shape[0], v.shape[1] + 1, *v.shape[2:]) if k == "operations.1.F.conv1.weight" else v)
-          for k, v in sd.items()}
+    sd = {
+        k: (torch.zeros(v.shape[0], v.shape[1] + 1, *v.shape[2:]) if k == "operations.1.F.conv1.weight" else v)
+        for k, v in sd.items()
+    }
     p = tmp_path / "irn_bad.pth"
     torch.save(sd, p)
     expect_error(p)
-
 
 
 def _side_effect(path: str) -> None:  # pragma: no cover - must never run during loading

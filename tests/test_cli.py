@@ -2,6 +2,7 @@
 
 Every test uses tiny weight files written here; nothing depends on bundled weights.
 """
+
 from __future__ import annotations
 
 import io
@@ -15,16 +16,19 @@ from PIL import Image
 
 import sain
 import sain.codecs.real
+import sain.pipeline
 from sain import api
 from sain.cli import main
 from sain.codecs import available_formats
 from sain.imaging import read_image
 from sain.metrics import psnr
+from sain.pipeline import ModelMethod
 
 torch.set_num_threads(1)
 
 
 # -- fixtures -----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> dict[str, Path]:
@@ -40,8 +44,10 @@ def weights(tmp_path_factory) -> dict[str, Path]:
     box = sain.SAIN(2, e_blocks=1, v_blocks=0)
     with torch.no_grad():
         box.gmm.gmm_para[2].fill_(-20)
-    return {"tiny": sain.save_weights(tiny, d / "tiny.safetensors"),
-            "box": sain.save_weights(box, d / "box.safetensors")}
+    return {
+        "tiny": sain.save_weights(tiny, d / "tiny.safetensors"),
+        "box": sain.save_weights(box, d / "box.safetensors"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +55,9 @@ def photos(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("photos")
     sample = Image.open(api.SAMPLE_IMAGE).convert("RGB")
     out = {"odd": d / "odd.png", "gray": d / "gray.png", "big": d / "big.png"}
-    sample.crop((300, 100, 337, 150)).save(out["odd"])                       # 37 x 50
-    sample.crop((400, 200, 451, 243)).convert("L").save(out["gray"])         # 51 x 43, grayscale
-    sample.crop((260, 60, 388, 156)).save(out["big"])                        # 128 x 96
+    sample.crop((300, 100, 337, 150)).save(out["odd"])  # 37 x 50
+    sample.crop((400, 200, 451, 243)).convert("L").save(out["gray"])  # 51 x 43, grayscale
+    sample.crop((260, 60, 388, 156)).save(out["big"])  # 128 x 96
     return out
 
 
@@ -71,9 +77,11 @@ def files(folder: Path) -> list[str]:
 
 # -- encode / decode ----------------------------------------------------------------------
 
+
 def test_encode_decode_restores_exact_size(tmp_path, weights, photos, capsys):
-    code, out, err = run(["encode", photos["odd"], photos["gray"], "-o", tmp_path / "th",
-                          "--model", weights["tiny"]], capsys)
+    code, out, err = run(
+        ["encode", photos["odd"], photos["gray"], "-o", tmp_path / "th", "--model", weights["tiny"]], capsys
+    )
     assert code == 0, err
     assert "odd.jpg" in out and "bpp" in out and " s" in out
     assert files(tmp_path / "th") == ["gray.jpg", "odd.jpg"]
@@ -95,8 +103,10 @@ def test_encode_decode_restores_exact_size(tmp_path, weights, photos, capsys):
 def test_formats_carry_metadata(tmp_path, weights, photos, capsys, fmt):
     if fmt not in available_formats():
         pytest.skip(f"Pillow without {fmt}")
-    code, _, err = run(["encode", photos["odd"], "-o", tmp_path, "--model", weights["tiny"],
-                        "--format", fmt, "--quality", "60"], capsys)
+    code, _, err = run(
+        ["encode", photos["odd"], "-o", tmp_path, "--model", weights["tiny"], "--format", fmt, "--quality", "60"],
+        capsys,
+    )
     assert code == 0, err
     thumb = tmp_path / f"odd.{api.SUFFIXES[fmt]}"
     assert Image.open(thumb).format == {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF"}[fmt]
@@ -122,8 +132,21 @@ def test_one_bad_file_among_good_ones(tmp_path, weights, photos, capsys):
     bad.write_bytes(b"not an image at all")
     tiny = tmp_path / "tiny.png"
     Image.new("RGB", (1, 5)).save(tiny)  # narrower than the scale
-    code, out, err = run(["encode", photos["odd"], bad, tiny, photos["gray"], tmp_path / "missing.png",
-                          "-o", tmp_path / "th", "--model", weights["tiny"]], capsys)
+    code, out, err = run(
+        [
+            "encode",
+            photos["odd"],
+            bad,
+            tiny,
+            photos["gray"],
+            tmp_path / "missing.png",
+            "-o",
+            tmp_path / "th",
+            "--model",
+            weights["tiny"],
+        ],
+        capsys,
+    )
     assert code == 1
     lines = err.strip().splitlines()
     assert any("bad.png" in line for line in lines)
@@ -133,13 +156,16 @@ def test_one_bad_file_among_good_ones(tmp_path, weights, photos, capsys):
     assert files(tmp_path / "th") == ["gray.jpg", "odd.jpg"]  # no partial or temporary files
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--model", "no-such-model"], "unknown model"),
-    (["--quality", "0"], "quality"),
-    (["--quality", "101"], "quality"),
-    (["--quality", "high"], "quality"),
-    (["--format", "gif"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "no-such-model"], "unknown model"),
+        (["--quality", "0"], "quality"),
+        (["--quality", "101"], "quality"),
+        (["--quality", "high"], "quality"),
+        (["--format", "gif"], "invalid choice"),
+    ],
+)
 def test_usage_errors_exit_2(tmp_path, photos, capsys, argv, message):
     code, _, err = run(["encode", photos["odd"], "-o", tmp_path] + argv, capsys)
     assert code == 2 and message in err and "Traceback" not in err
@@ -153,8 +179,9 @@ def test_unavailable_format_and_corrupt_checkpoint_exit_2(tmp_path, weights, pho
     assert code == 2 and "broken.safetensors" in err and len(err.strip().splitlines()) == 1
 
     monkeypatch.setattr(sain.codecs.real, "available_formats", lambda: ("jpeg", "png"))
-    code, _, err = run(["encode", photos["odd"], "-o", tmp_path / "a", "--format", "avif",
-                        "--model", weights["tiny"]], capsys)
+    code, _, err = run(
+        ["encode", photos["odd"], "-o", tmp_path / "a", "--format", "avif", "--model", weights["tiny"]], capsys
+    )
     assert code == 2 and "avif" in err
     assert files(tmp_path / "a") == []
 
@@ -208,9 +235,11 @@ def test_quiet(tmp_path, weights, photos, capsys):
 
 # -- roundtrip, demo, models --------------------------------------------------------------
 
+
 def test_roundtrip_writes_comparison(tmp_path, weights, photos, capsys):
-    code, out, err = run(["roundtrip", photos["big"], "-o", tmp_path, "--model", weights["box"],
-                          "--quality", "50"], capsys)
+    code, out, err = run(
+        ["roundtrip", photos["big"], "-o", tmp_path, "--model", weights["box"], "--quality", "50"], capsys
+    )
     assert code == 0, err
     assert files(tmp_path) == ["big.bicubic.png", "big.compare.png", "big.jpg", "big.png"]
     assert "PSNR-Y" in out and "bicubic" in out and "box" in out and "big.compare.png" in out
@@ -242,6 +271,7 @@ def test_models(capsys):
 
 # -- Python API ---------------------------------------------------------------------------
 
+
 def test_api_in_memory_roundtrip(weights):
     hr = read_image(api.SAMPLE_IMAGE)[:, 100:141, 200:253]  # 53 x 41
     data, info = api.encode_image(hr, weights["box"], "jpeg", 90)
@@ -260,16 +290,16 @@ def test_auto_tiling_of_large_images(weights, monkeypatch):
     """Above AUTO_TILE_PIXELS the tiled path runs, with the untiled result (8 bits, +-1 level)."""
     m = api.get_model(weights["tiny"])
     hr = read_image(api.SAMPLE_IMAGE)[:, :96, :128][None]
-    lr_plain = api._downscale(m, hr, "off")
-    hr_plain = api._upscale(m, lr_plain, 3, "off")
+    lr_plain = ModelMethod(m, "off").downscale(hr)
+    hr_plain = ModelMethod(m, "off").upscale(lr_plain, 3)
     calls = []
-    monkeypatch.setattr(api, "AUTO_TILE_PIXELS", 16 * 16)
-    monkeypatch.setattr(api, "DEFAULT_TILE", 16)
+    monkeypatch.setattr(sain.pipeline, "AUTO_TILE_PIXELS", 16 * 16)  # the tiling policy of the API
+    monkeypatch.setattr(sain.pipeline, "DEFAULT_TILE", 16)
     for name in ("tiled_downscale", "tiled_upscale"):
-        fn = getattr(api, name)
-        monkeypatch.setattr(api, name, lambda *a, _fn=fn, **k: calls.append(k["tile"]) or _fn(*a, **k))
-    lr_tiled = api._downscale(m, hr, "auto")
-    hr_tiled = api._upscale(m, lr_tiled, 3, "auto")
+        fn = getattr(sain.pipeline, name)
+        monkeypatch.setattr(sain.pipeline, name, lambda *a, _fn=fn, **k: calls.append(k["tile"]) or _fn(*a, **k))
+    lr_tiled = ModelMethod(m, "auto").downscale(hr)
+    hr_tiled = ModelMethod(m, "auto").upscale(lr_tiled, 3)
     assert calls == [32, 16]  # HR and LR pixels
     assert (lr_tiled - lr_plain).abs().max().item() <= 1 / 255 + 1e-6
     assert (hr_tiled - hr_plain).abs().max().item() <= 1 / 255 + 1e-6

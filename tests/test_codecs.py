@@ -253,7 +253,10 @@ def _surrogate_vs_real(x: torch.Tensor, qf: int) -> tuple[float, float, float]:
 def test_diffjpeg_close_to_real_jpeg(qf: int, bound: float) -> None:
     x = synthetic_image()
     p_real, p_input, p_codec = _surrogate_vs_real(x, qf)
-    print(f"QF{qf}: surrogate-vs-real {p_real:.2f} dB, surrogate-vs-input {p_input:.2f} dB, real-vs-input {p_codec:.2f} dB")
+    print(
+        f"QF{qf}: surrogate-vs-real {p_real:.2f} dB, surrogate-vs-input {p_input:.2f} dB, "
+        f"real-vs-input {p_codec:.2f} dB"
+    )
     assert p_real > bound
     assert p_real > p_codec  # closer to the real JPEG than the real JPEG is to the input
     assert abs(p_input - p_codec) < 1.0  # about as lossy as the real codec

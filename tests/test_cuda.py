@@ -6,6 +6,7 @@ run needs two devices. Everything here also has a CPU counterpart in test_models
 test_train.py; these tests check that CUDA, fp16 / bf16 autocast and the GradScaler do
 not change what the CPU tests establish.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,7 @@ from sain.models.subnet import DenseBlock
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
-from test_train import (  # noqa: E402  (the tiny data and configs of the CPU training tests)
-    _free_port, data, read_log, sain_train, tiny_config, write_config)
+from test_train import _free_port, data, read_log, sain_train, tiny_config, write_config  # noqa: E402  (the tiny data and configs of the CPU training tests)
 
 __all__ = ["data"]  # the fixture, re-used
 
@@ -84,9 +84,12 @@ def test_cuda_matches_cpu_in_fp32():
 def test_train_on_cuda_with_amp_then_resume(data, tmp_path, amp):
     """`sain train --device cuda` with autocast (fp16 with the GradScaler): finite losses
     that go down, a checkpoint that resumes, final weights that load."""
-    cfg = write_config(tmp_path / "cuda.toml",
-                       tiny_config(data, optim={"iters": 12, "milestones": [8], "lr": 4e-4},
-                                   run={"amp": amp, "val_every": 6, "ckpt_every": 6}))
+    cfg = write_config(
+        tmp_path / "cuda.toml",
+        tiny_config(
+            data, optim={"iters": 12, "milestones": [8], "lr": 4e-4}, run={"amp": amp, "val_every": 6, "ckpt_every": 6}
+        ),
+    )
     out = tmp_path / "run"
     assert sain_train(cfg, "--out", out, "--device", "cuda", "--iters", "6") == 0
     assert sain_train(cfg, "--out", out, "--device", "cuda", "--resume") == 0
@@ -103,15 +106,33 @@ def test_train_on_cuda_with_amp_then_resume(data, tmp_path, amp):
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
 def test_two_gpu_nccl_run(data, tmp_path):
-    cfg = write_config(tmp_path / "ddp.toml", tiny_config(data, optim={"iters": 3, "milestones": [2]},
-                                                          run={"val_every": 100, "amp": "bf16"}))
+    cfg = write_config(
+        tmp_path / "ddp.toml",
+        tiny_config(data, optim={"iters": 3, "milestones": [2]}, run={"val_every": 100, "amp": "bf16"}),
+    )
     out = tmp_path / "ddp"
     port = _free_port()
-    env = {**os.environ, "MASTER_PORT": str(port), "MASTER_ADDR": "127.0.0.1",
-           "SAIN_DUMP_RANK_WEIGHTS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr",
-           "127.0.0.1", "--master-port", str(port), "-m", "sain", "train", str(cfg), "--out", str(out),
-           "--device", "cuda", "--no-progress"]
+    env = {**os.environ, "MASTER_PORT": str(port), "MASTER_ADDR": "127.0.0.1", "SAIN_DUMP_RANK_WEIGHTS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+        "-m",
+        "sain",
+        "train",
+        str(cfg),
+        "--out",
+        str(out),
+        "--device",
+        "cuda",
+        "--no-progress",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = torch.load(out / "rank0.pt", weights_only=True)

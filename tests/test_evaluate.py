@@ -38,7 +38,7 @@ def _smooth_image(h: int, w: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     chans = []
-    for c in range(3):
+    for _ in range(3):
         fy, fx, ph = rng.uniform(0.05, 0.4), rng.uniform(0.05, 0.4), rng.uniform(0, 6.3)
         chans.append(0.5 + 0.35 * np.sin(fy * yy + ph) * np.cos(fx * xx - ph) + 0.03 * rng.standard_normal((h, w)))
     return (np.clip(np.stack(chans, -1), 0, 1) * 255).round().astype(np.uint8)
@@ -81,8 +81,13 @@ def _u8(x: torch.Tensor) -> torch.Tensor:
 def test_parse_qualities() -> None:
     assert parse_qualities("90, 30,50,30") == [30, 50, 90]
     assert parse_qualities([70, 80]) == [70, 80]
-    for bad, msg in (("30,abc", "not an integer"), ("0,50", "out of range"), ("101", "out of range"),
-                     ("", "not an integer"), ([], "empty")):
+    for bad, msg in (
+        ("30,abc", "not an integer"),
+        ("0,50", "out of range"),
+        ("101", "out of range"),
+        ("", "not an integer"),
+        ([], "empty"),
+    ):
         with pytest.raises(ValueError, match=msg):
             parse_qualities(bad)
 
@@ -97,12 +102,23 @@ def test_modcrop() -> None:
 def test_bicubic_matches_manual_recomputation(data_dir: Path) -> None:
     res = evaluate(["bicubic"], [data_dir], "jpeg", [30, 70], progress=False)
     assert [r["quality"] for r in res.records] == [30, 70]
-    assert {(r["image"], r["quality"]) for r in res.per_image} == {("a.png", 30), ("a.png", 70),
-                                                                    ("b.png", 30), ("b.png", 70)}
+    assert {(r["image"], r["quality"]) for r in res.per_image} == {
+        ("a.png", 30),
+        ("a.png", 70),
+        ("b.png", 30),
+        ("b.png", 70),
+    }
     for rec in res.records:
         q = rec["quality"]
-        manual = {"psnr_y": [], "ssim_y": [], "psnr_rgb": [], "ssim_rgb": [], "received_psnr_y": [],
-                  "bytes": [], "bpp": []}
+        manual = {
+            "psnr_y": [],
+            "ssim_y": [],
+            "psnr_rgb": [],
+            "ssim_rgb": [],
+            "received_psnr_y": [],
+            "bytes": [],
+            "bpp": [],
+        }
         for name in ("a.png", "b.png"):
             hr = read_image(data_dir / name)
             lr = _u8(imresize(hr, 0.5))
@@ -193,13 +209,31 @@ def test_report_files(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "rep"
     written = write_report(res.records, res.per_image, out)
     names = {p.name for p in written}
-    assert {"results.json", "results.csv", "per_image.csv", "results.md",
-            "psnr_vs_quality_Toy.png", "rd_Toy.png"} <= names
+    assert {
+        "results.json",
+        "results.csv",
+        "per_image.csv",
+        "results.md",
+        "psnr_vs_quality_Toy.png",
+        "rd_Toy.png",
+    } <= names
     assert all(p.is_file() and p.stat().st_size > 0 for p in written)
     records = json.loads((out / "results.json").read_text())  # strict JSON (inf -> null)
     assert isinstance(records, list) and len(records) == 3 + 3 + len(ev.DEFAULT_HR_QUALITIES[2])
-    keys = {"dataset", "model", "format", "quality", "scale", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb",
-            "lr_psnr_y", "bpp", "images"}
+    keys = {
+        "dataset",
+        "model",
+        "format",
+        "quality",
+        "scale",
+        "psnr_y",
+        "ssim_y",
+        "psnr_rgb",
+        "ssim_rgb",
+        "lr_psnr_y",
+        "bpp",
+        "images",
+    }
     assert all(keys <= set(r) for r in records)
     assert records[0]["dataset"] == "Toy" and records[0]["lr_psnr_y"] is None  # bicubic: infinite
     with open(out / "results.csv") as f:
@@ -236,8 +270,15 @@ def test_report_without_matplotlib(data_dir: Path, tmp_path: Path, monkeypatch, 
 
 
 def test_save_images(data_dir: Path, tmp_path: Path) -> None:
-    evaluate(["bicubic", "jpeg-hr"], [data_dir], "jpeg", [30], save_images_dir=tmp_path / "img",
-             hr_qualities=[10], progress=False)
+    evaluate(
+        ["bicubic", "jpeg-hr"],
+        [data_dir],
+        "jpeg",
+        [30],
+        save_images_dir=tmp_path / "img",
+        hr_qualities=[10],
+        progress=False,
+    )
     d = tmp_path / "img" / "Toy"
     for f in ("bicubic/a_lr.png", "bicubic/a_lr_q30.jpg", "bicubic/a_q30.png", "jpeg-hr/b_q10.jpg"):
         assert (d / f).is_file(), f
@@ -254,21 +295,56 @@ def test_save_images(data_dir: Path, tmp_path: Path) -> None:
 
 def test_cli_two_models(data_dir: Path, tiny_weights: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "report"
-    rc = main(["eval", "--model", "bicubic", "--model", str(tiny_weights), "--model", "jpeg-hr",
-               "--data", str(data_dir), "--quality", "30,70", "--hr-quality", "5,20", "--seed", "1",
-               "--out", str(out), "--save-images"])
+    rc = main(
+        [
+            "eval",
+            "--model",
+            "bicubic",
+            "--model",
+            str(tiny_weights),
+            "--model",
+            "jpeg-hr",
+            "--data",
+            str(data_dir),
+            "--quality",
+            "30,70",
+            "--hr-quality",
+            "5,20",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--save-images",
+        ]
+    )
     assert rc == 0
     records = json.loads((out / "results.json").read_text())
     assert [(r["model"], r["quality"]) for r in records] == [
-        ("bicubic", 30), ("bicubic", 70), ("tiny", 30), ("tiny", 70), ("jpeg-hr", 5), ("jpeg-hr", 20)]
+        ("bicubic", 30),
+        ("bicubic", 70),
+        ("tiny", 30),
+        ("tiny", 70),
+        ("jpeg-hr", 5),
+        ("jpeg-hr", 20),
+    ]
     assert all(r["seed"] == 1 for r in records)
     for f in ("results.csv", "per_image.csv", "results.md", "psnr_vs_quality_Toy.png", "rd_Toy.png"):
         assert (out / f).is_file(), f
     assert (out / "images" / "Toy" / "tiny" / "b_q70.png").is_file()
     assert "report written to" in capsys.readouterr().out
     # an existing report is not overwritten without --force
-    argv = ["eval", "--model", "bicubic", "--data", str(data_dir), "--quality", "50", "--out", str(out),
-            "--no-progress"]
+    argv = [
+        "eval",
+        "--model",
+        "bicubic",
+        "--data",
+        str(data_dir),
+        "--quality",
+        "50",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sain eval: error:") and "--force" in err and len(err.splitlines()) == 1
@@ -276,16 +352,25 @@ def test_cli_two_models(data_dir: Path, tiny_weights: Path, tmp_path: Path, caps
     assert [r["model"] for r in json.loads((out / "results.json").read_text())] == ["bicubic"]
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "quality", "range", "format", "avif", "model",
-                                  "scale", "modcrop"])
+@pytest.mark.parametrize(
+    "case", ["missing", "empty", "quality", "range", "format", "avif", "model", "scale", "modcrop"]
+)
 def test_cli_errors(case: str, data_dir: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     args = {"--model": "bicubic", "--data": str(data_dir), "--quality": "50", "--format": "jpeg"}
     extra: list[str] = []
-    expect = {"missing": "not found", "empty": "no images", "quality": "'abc' is not an integer",
-              "range": "out of range", "format": "unknown format", "avif": "not available",
-              "model": "unknown model", "scale": "but --scale 4", "modcrop": "modcrop"}[case]
+    expect = {
+        "missing": "not found",
+        "empty": "no images",
+        "quality": "'abc' is not an integer",
+        "range": "out of range",
+        "format": "unknown format",
+        "avif": "not available",
+        "model": "unknown model",
+        "scale": "but --scale 4",
+        "modcrop": "modcrop",
+    }[case]
     if case == "missing":
         args["--data"] = str(tmp_path / "nope")
     elif case == "empty":

@@ -19,6 +19,7 @@ The file also records the SHA-256 of the weight file, so a retrained bundled mod
 reported as such rather than as a regression. Regenerate on purpose with
 ``SAIN_REGEN_GOLDEN=1`` (see ``tests/_expected.py`` and CONTRIBUTING.md).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,7 +39,7 @@ from sain.metrics import psnr
 import _expected
 
 QUALITIES = (30, 75, 90)
-CROP = {"top": 192, "left": 320, "size": 128}   # a textured patch of sain/data/sample.png
+CROP = {"top": 192, "left": 320, "size": 128}  # a textured patch of sain/data/sample.png
 SEED = 0
 PSNR_TOL = 1e-3
 WEIGHT_FILES = {"sain-x2-jpeg": "sain_x2_jpeg.safetensors", "irn-x2": "irn_x2.safetensors"}
@@ -66,7 +67,7 @@ def _crop() -> torch.Tensor:
     with Image.open(resources.files("sain") / "data" / "sample.png") as im:
         arr = np.asarray(im.convert("RGB"))
     t, left, s = CROP["top"], CROP["left"], CROP["size"]
-    patch = np.ascontiguousarray(arr[t:t + s, left:left + s])
+    patch = np.ascontiguousarray(arr[t : t + s, left : left + s])
     return torch.from_numpy(patch).permute(2, 0, 1).float().div(255).unsqueeze(0)
 
 
@@ -90,8 +91,11 @@ def _measure(model_name: str) -> dict:
         "pipeline": f"sain.pipeline.roundtrip(model, crop, 'jpeg', q, seed={SEED})",
         "metric": "psnr_y: sain.metrics.psnr(restored, crop, crop_border=scale, y_channel=True)",
         "results": results,
-        "made_with": {"torch": torch.__version__, "pillow": PIL.__version__,
-                      "libjpeg_turbo": features.version("libjpeg_turbo")},
+        "made_with": {
+            "torch": torch.__version__,
+            "pillow": PIL.__version__,
+            "libjpeg_turbo": features.version("libjpeg_turbo"),
+        },
     }
 
 
@@ -113,13 +117,16 @@ def test_golden(model_name: str) -> None:
     for q in map(str, QUALITIES):
         g, w = got["results"][q], want["results"][q]
         if abs(g["psnr_y"] - w["psnr_y"]) > PSNR_TOL:
-            problems.append(f"QF {q}: PSNR-Y {g['psnr_y']:.6f} dB, expected {w['psnr_y']:.6f} "
-                            f"(tolerance {PSNR_TOL} dB)")
+            problems.append(
+                f"QF {q}: PSNR-Y {g['psnr_y']:.6f} dB, expected {w['psnr_y']:.6f} (tolerance {PSNR_TOL} dB)"
+            )
         if g["bytes"] != w["bytes"]:
             problems.append(f"QF {q}: {g['bytes']} JPEG bytes, expected {w['bytes']}")
         if g["lr_sha256"] != w["lr_sha256"]:
-            problems.append(f"QF {q}: the 8-bit LR differs (sha256 {g['lr_sha256'][:16]}..., expected "
-                            f"{w['lr_sha256'][:16]}...; mean {g['lr_mean']:.6f} vs {w['lr_mean']:.6f})")
+            problems.append(
+                f"QF {q}: the 8-bit LR differs (sha256 {g['lr_sha256'][:16]}..., expected "
+                f"{w['lr_sha256'][:16]}...; mean {g['lr_mean']:.6f} vs {w['lr_mean']:.6f})"
+            )
     if problems:
         made = want.get("made_with", {})
         pytest.fail(

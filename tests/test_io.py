@@ -282,8 +282,18 @@ def test_write_replaces_existing_file(tmp_path):
 
 def test_list_images(tmp_path):
     (tmp_path / "sub" / "deeper").mkdir(parents=True)
-    names = ["b.png", "a.JPG", "c.jpeg", "d.bmp", "e.webp", "f.TIF", "g.tiff", "h.avif",
-             "sub/z.png", "sub/deeper/y.PNG"]
+    names = [
+        "b.png",
+        "a.JPG",
+        "c.jpeg",
+        "d.bmp",
+        "e.webp",
+        "f.TIF",
+        "g.tiff",
+        "h.avif",
+        "sub/z.png",
+        "sub/deeper/y.PNG",
+    ]
     for n in names:
         (tmp_path / n).write_bytes(b"")
     for n in ["notes.txt", "x.gif", ".hidden.png", "sub/._y.png"]:

@@ -28,7 +28,12 @@ def _sk_ssim(a: np.ndarray, b: np.ndarray, channel_axis: int | None = None) -> f
     # (win_size - 1) / 2 = 5 pixel border removed: exactly the positions whose 11x11 window
     # lies inside the image, i.e. the 'valid' region of the BasicSR/MATLAB protocol.
     return structural_similarity(
-        a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255,
+        a,
+        b,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=255,
         channel_axis=channel_axis,
     )
 

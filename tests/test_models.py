@@ -5,6 +5,7 @@ Per component: reference values, shapes, the invertibility contract
 log-determinant against a numerical ``log|det J|``, ``gradcheck`` in float64, and
 exceptions on bad input. Everything runs on tiny float64 inputs on the CPU.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,7 @@ import torch.nn.functional as F
 from torch.autograd.functional import jacobian
 
 import sain
-from sain.models import (IRN, SAIN, DenseBlock, EnhancedInvBlock, GaussianMixture, HaarDownsampling,
-                         InvBlock)
+from sain.models import IRN, SAIN, DenseBlock, EnhancedInvBlock, GaussianMixture, HaarDownsampling, InvBlock
 
 DT = torch.float64
 
@@ -313,7 +313,7 @@ class TestNetworks:
             model = randomize(model.to(DT), seed=17)
             x = rand(1, 3, 4, 4)
             ld = model(x, return_logdet=True)[2].item()
-            assert ld == pytest.approx(numerical_logdet(lambda t: model(t)[0], x), abs=1e-8)
+            assert ld == pytest.approx(numerical_logdet(lambda t, m=model: m(t)[0], x), abs=1e-8)
 
     def test_gradcheck(self):
         model = randomize(SAIN(2, e_blocks=1, v_blocks=1).to(DT), seed=19)
@@ -351,11 +351,13 @@ class TestNetworks:
         model = cls(4) if cls is IRN else cls(4, e_blocks=2, v_blocks=1)
         clone = cls(**model.config())
         assert clone.config() == model.config()
-        assert {k: v.shape for k, v in clone.state_dict().items()} == \
-            {k: v.shape for k, v in model.state_dict().items()}
+        assert {k: v.shape for k, v in clone.state_dict().items()} == {
+            k: v.shape for k, v in model.state_dict().items()
+        }
 
-    @pytest.mark.parametrize("make", [lambda: SAIN(2, e_blocks=1, v_blocks=1), lambda: IRN(2, blocks_per_level=1)],
-                             ids=["sain", "irn"])
+    @pytest.mark.parametrize(
+        "make", [lambda: SAIN(2, e_blocks=1, v_blocks=1), lambda: IRN(2, blocks_per_level=1)], ids=["sain", "irn"]
+    )
     def test_errors(self, make):
         model = make()
         with pytest.raises(ValueError):
@@ -391,9 +393,15 @@ class TestGaussianMixture:
     def test_statistics_of_a_hand_set_mixture(self):
         gmm = GaussianMixture(3)
         with torch.no_grad():
-            gmm.gmm_para.copy_(torch.tensor([[10.0, -10.0, -10.0],          # logits: component 0
-                                             [2.0, -5.0, 7.0],              # means
-                                             [math.log(0.25), 0.0, 0.0]]))  # log-variances
+            gmm.gmm_para.copy_(
+                torch.tensor(
+                    [
+                        [10.0, -10.0, -10.0],  # logits: component 0
+                        [2.0, -5.0, 7.0],  # means
+                        [math.log(0.25), 0.0, 0.0],
+                    ]
+                )
+            )  # log-variances
         z = gmm.sample((4, 3, 50, 50), generator=torch.Generator().manual_seed(0))
         assert z.shape == (4, 3, 50, 50)
         assert z.mean().item() == pytest.approx(2.0, abs=0.02)
@@ -429,8 +437,9 @@ class TestGaussianMixture:
     def test_sain_latent_through_gmm(self):
         model = SAIN(2, e_blocks=1, v_blocks=0)
         with torch.no_grad():
-            model.gmm.gmm_para.copy_(torch.tensor([[20.0, 0, 0, 0, 0], [-1.5, 0, 0, 0, 0],
-                                                   [-40.0, 0, 0, 0, 0]]))  # logvar clamped to -20
+            model.gmm.gmm_para.copy_(
+                torch.tensor([[20.0, 0, 0, 0, 0], [-1.5, 0, 0, 0, 0], [-40.0, 0, 0, 0, 0]])
+            )  # logvar clamped to -20
         z = model.sample_latent(torch.zeros(1, 3, 4, 4), torch.Generator().manual_seed(0))
         assert z.shape == (1, 9, 4, 4)
         torch.testing.assert_close(z, torch.full_like(z, -1.5), atol=1e-3, rtol=0)

@@ -1,4 +1,5 @@
 """Packaged training configs found by name (``sain.train.presets``, ``sain train NAME``)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,17 @@ from sain.cli import main
 from sain.train import load_config
 from sain.train.presets import CONFIG_DIR, list_configs, resolve_config
 
-SHIPPED = ["irn_x2", "irn_x2_cpu", "irn_x4", "sain_x2_jpeg", "sain_x2_jpeg_cpu", "sain_x2_webp",
-           "sain_x2_webp_cpu", "sain_x4_jpeg", "sain_x4_jpeg_cpu"]
+SHIPPED = [
+    "irn_x2",
+    "irn_x2_cpu",
+    "irn_x4",
+    "sain_x2_jpeg",
+    "sain_x2_jpeg_cpu",
+    "sain_x2_webp",
+    "sain_x2_webp_cpu",
+    "sain_x4_jpeg",
+    "sain_x4_jpeg_cpu",
+]
 
 
 def test_configs_live_inside_the_package():
@@ -29,7 +39,7 @@ def test_root_configs_link_is_the_packaged_folder():
 
 @pytest.mark.parametrize("given", ["sain_x2_jpeg_cpu", "sain_x2_jpeg_cpu.toml", "configs/sain_x2_jpeg_cpu.toml"])
 def test_resolution_by_name(given, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)   # nothing of that name here: the packaged config is found
+    monkeypatch.chdir(tmp_path)  # nothing of that name here: the packaged config is found
     path = resolve_config(given)
     assert path == CONFIG_DIR / "sain_x2_jpeg_cpu.toml"
     assert load_config(path).model.arch == "sain"
@@ -39,7 +49,7 @@ def test_an_existing_path_wins(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("sain_x2_jpeg_cpu.toml").write_text('[model]\narch = "irn"\n')
     assert resolve_config("sain_x2_jpeg_cpu.toml") == Path("sain_x2_jpeg_cpu.toml")
-    assert resolve_config("sain_x2_jpeg_cpu") == Path("sain_x2_jpeg_cpu.toml")   # as load_config does
+    assert resolve_config("sain_x2_jpeg_cpu") == Path("sain_x2_jpeg_cpu.toml")  # as load_config does
     other = tmp_path / "sub" / "mine.toml"
     other.parent.mkdir()
     other.write_text("")

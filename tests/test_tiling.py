@@ -1,4 +1,5 @@
 """Tiled processing (sain.tiling): receptive field, latent sampling, tiled == untiled."""
+
 from __future__ import annotations
 
 import pytest

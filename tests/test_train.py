@@ -11,6 +11,7 @@ checks run with ``amp = "none"``.
                                              ├─> run C: SIGTERM at step 3, --resume to 6 == A
                                              └─> 2 gloo processes (torchrun): ranks equal
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,9 +30,9 @@ from PIL import Image
 
 import sain
 from sain import cli
+from sain.codecs import codec_roundtrip
 from sain.imaging import bicubic_down
 from sain.models import IRN, SAIN
-from sain.codecs import codec_roundtrip
 from sain.train import ConfigError, Objective, TrainingInterrupted, load_config
 from sain.train import trainer as trainer_mod
 from sain.train.data import PatchDataset, find_images
@@ -88,16 +89,32 @@ def _toml(v) -> str:
 
 def tiny_config(folders: dict[str, Path], arch: str = "sain", **sections: dict) -> dict[str, dict]:
     """A tiny, fast, bit-reproducible configuration (nested dict) for the test images."""
-    model = ({"arch": "sain", "scale": 2, "e_blocks": 1, "v_blocks": 1, "gmm_components": 5}
-             if arch == "sain" else {"arch": "irn", "scale": 2, "blocks_per_level": 1})
+    model = (
+        {"arch": "sain", "scale": 2, "e_blocks": 1, "v_blocks": 1, "gmm_components": 5}
+        if arch == "sain"
+        else {"arch": "irn", "scale": 2, "blocks_per_level": 1}
+    )
     cfg = {
         "model": model,
-        "data": {"train": str(folders["train"]), "val": str(folders["val"]), "val_crop": PATCH,
-                 "patch": PATCH, "batch": 2, "workers": 0},
+        "data": {
+            "train": str(folders["train"]),
+            "val": str(folders["val"]),
+            "val_crop": PATCH,
+            "patch": PATCH,
+            "batch": 2,
+            "workers": 0,
+        },
         "loss": {"codec": "jpeg", "quality": 75},
         "optim": {"iters": 6, "milestones": [4], "lr": 2e-4},  # lr halves between steps 4 and 5
-        "run": {"seed": 10, "threads": 1, "amp": "none", "log_every": 1, "ckpt_every": 100,
-                "val_every": 2, "out": "unused"},
+        "run": {
+            "seed": 10,
+            "threads": 1,
+            "amp": "none",
+            "log_every": 1,
+            "ckpt_every": 100,
+            "val_every": 2,
+            "out": "unused",
+        },
     }
     for name, values in sections.items():
         cfg.setdefault(name, {}).update(values)
@@ -155,8 +172,12 @@ def run_a(sain_cfg, tmp_path_factory) -> Path:
 # ==================================================================================
 def fixed_batch(arch: str, seed: int = 0) -> dict[str, torch.Tensor]:
     rng = np.random.default_rng(seed)
-    hr = torch.stack([torch.from_numpy(smooth_image(PATCH, PATCH, int(s))).permute(2, 0, 1).float() / 255
-                      for s in rng.integers(1000, size=2)])
+    hr = torch.stack(
+        [
+            torch.from_numpy(smooth_image(PATCH, PATCH, int(s))).permute(2, 0, 1).float() / 255
+            for s in rng.integers(1000, size=2)
+        ]
+    )
     batch = {"hr": hr, "lr_ref": bicubic_down(hr, 2)}
     if arch == "sain":
         batch["lr_ref_codec"] = codec_roundtrip(batch["lr_ref"], "jpeg", 75)[0]
@@ -282,8 +303,7 @@ def test_packed_state_resumes_closely(run_a, sain_cfg, tmp_path):
     assert torch.equal(full["torch_rng"], state["torch_rng"])
     assert state["scheduler"] == full["scheduler"]
     out2 = tmp_path / "run_q"
-    assert sain_train(sain_cfg, "--out", out2, "--set", "optim.lr=1e-4", "--iters", 6,
-                      "--resume-from", packed) == 0
+    assert sain_train(sain_cfg, "--out", out2, "--set", "optim.lr=1e-4", "--iters", 6, "--resume-from", packed) == 0
     resumed = torch.load(out2 / "checkpoint.pt", weights_only=True)
     assert resumed["step"] == 6
     ref = model_state(run_a)
@@ -328,8 +348,9 @@ def test_sigterm_checkpoints_then_resume_is_bit_identical(run_a, sain_cfg, tmp_p
 
 def test_trainer_stop_flag_raises_training_interrupted(data, tmp_path):
     """The library path: a Trainer whose stop flag is set saves a checkpoint and raises."""
-    cfg = load_config(write_config(tmp_path / "c.toml", tiny_config(data, "irn")),
-                      [f"run.out={json.dumps(str(tmp_path / 'run'))}"])
+    cfg = load_config(
+        write_config(tmp_path / "c.toml", tiny_config(data, "irn")), [f"run.out={json.dumps(str(tmp_path / 'run'))}"]
+    )
     trainer = trainer_mod.Trainer(cfg, progress=False, command="test")
     trainer._stop_signal = signal.SIGTERM  # as the signal handler would set it
     with pytest.raises(TrainingInterrupted, match="interrupted at step 1"):
@@ -358,7 +379,11 @@ def test_exported_weights_load_and_carry_metadata(run_a):
     for name in ("model.safetensors", "best.safetensors"):
         model = sain.load_checkpoint(run_a / name)
         assert isinstance(model, SAIN) and model.config() == {
-            "scale": 2, "e_blocks": 1, "v_blocks": 1, "gmm_components": 5}
+            "scale": 2,
+            "e_blocks": 1,
+            "v_blocks": 1,
+            "gmm_components": 5,
+        }
         meta = model.metadata
         assert meta["training_command"].startswith("sain train ")
         assert "optim.lr=1e-4" in meta["training_command"]
@@ -409,15 +434,37 @@ def _free_port() -> int:
 
 
 def test_two_process_gloo_run_keeps_ranks_identical(data, tmp_path):
-    cfg = write_config(tmp_path / "ddp.toml", tiny_config(data, optim={"iters": 3, "milestones": [2]},
-                                                          run={"val_every": 100}))
+    cfg = write_config(
+        tmp_path / "ddp.toml", tiny_config(data, optim={"iters": 3, "milestones": [2]}, run={"val_every": 100})
+    )
     out = tmp_path / "ddp"
     port = _free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": str(port), "MASTER_ADDR": "127.0.0.1",
-           "SAIN_DUMP_RANK_WEIGHTS": "1", "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr",
-           "127.0.0.1", "--master-port", str(port), "-m", "sain", "train", str(cfg), "--out", str(out),
-           "--no-progress"]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MASTER_PORT": str(port),
+        "MASTER_ADDR": "127.0.0.1",
+        "SAIN_DUMP_RANK_WEIGHTS": "1",
+        "PYTHONWARNINGS": "ignore",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+        "-m",
+        "sain",
+        "train",
+        str(cfg),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = torch.load(out / "rank0.pt", weights_only=True)
@@ -445,21 +492,24 @@ def _expect_usage_error(capsys, args, *fragments: str) -> None:
         assert f in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("change, fragments", [
-    ({"nonsense": {"a": 1}}, ["unknown section [nonsense]"]),
-    ({"optim": {"learning_rate": 1e-3}}, ["unknown key 'learning_rate'"]),
-    ({"data": {"batch": "two"}}, ["batch must be int"]),
-    ({"data": {"batch": True}}, ["batch must be int"]),
-    ({"model": {"e_blocks": "five"}}, ["e_blocks must be int"]),
-    ({"run": {"threads": 1.5}}, ["threads must be int"]),
-    ({"data": {"val": 3}}, ["val must be str"]),
-    ({"optim": {"milestones": ["4"]}}, ["milestones"]),
-    ({"run": {"channels_last": 1}}, ["true or false"]),
-    ({"data": {"patch": 30}}, ["patch must be a positive multiple of 4"]),
-    ({"model": {"scale": 4}, "data": {"patch": 36}}, ["multiple of 8"]),
-    ({"loss": {"codec": "gif"}}, ["codec", "'gif'"]),
-    ({"run": {"amp": "fp8"}}, ["run.amp"]),
-])
+@pytest.mark.parametrize(
+    "change, fragments",
+    [
+        ({"nonsense": {"a": 1}}, ["unknown section [nonsense]"]),
+        ({"optim": {"learning_rate": 1e-3}}, ["unknown key 'learning_rate'"]),
+        ({"data": {"batch": "two"}}, ["batch must be int"]),
+        ({"data": {"batch": True}}, ["batch must be int"]),
+        ({"model": {"e_blocks": "five"}}, ["e_blocks must be int"]),
+        ({"run": {"threads": 1.5}}, ["threads must be int"]),
+        ({"data": {"val": 3}}, ["val must be str"]),
+        ({"optim": {"milestones": ["4"]}}, ["milestones"]),
+        ({"run": {"channels_last": 1}}, ["true or false"]),
+        ({"data": {"patch": 30}}, ["patch must be a positive multiple of 4"]),
+        ({"model": {"scale": 4}, "data": {"patch": 36}}, ["multiple of 8"]),
+        ({"loss": {"codec": "gif"}}, ["codec", "'gif'"]),
+        ({"run": {"amp": "fp8"}}, ["run.amp"]),
+    ],
+)
 def test_bad_config_values(data, tmp_path, capsys, change, fragments):
     cfg = tiny_config(data)
     for section, values in change.items():
@@ -484,11 +534,14 @@ def test_bad_override(sain_cfg, tmp_path, capsys):
     _expect_usage_error(capsys, [sain_cfg, "--out", tmp_path / "r", "--set", "lr=1"], "section.key=value")
 
 
-@pytest.mark.parametrize("folder, fragment", [
-    ("missing", "data folder not found"),
-    ("empty", "no images"),
-    ("small", "no training image is at least 32x32"),
-])
+@pytest.mark.parametrize(
+    "folder, fragment",
+    [
+        ("missing", "data folder not found"),
+        ("empty", "no images"),
+        ("small", "no training image is at least 32x32"),
+    ],
+)
 def test_unusable_data_folder(data, tmp_path, capsys, folder, fragment):
     train = data.get(folder, tmp_path / "does_not_exist")
     path = write_config(tmp_path / "c.toml", tiny_config(data, data={"train": str(train)}))
@@ -509,8 +562,12 @@ def test_resume_follows_the_configs_learning_rate(sain_cfg, tmp_path):
     """A schedule changed on resume takes effect (the checkpoint's lr does not win)."""
     out = tmp_path / "run_lr"
     assert sain_train(sain_cfg, "--out", out, "--iters", 2, "--set", "optim.milestones=[100]") == 0
-    assert sain_train(sain_cfg, "--out", out, "--iters", 4, "--resume", "--set", "optim.lr=5e-4",
-                      "--set", "optim.milestones=[3]") == 0
+    assert (
+        sain_train(
+            sain_cfg, "--out", out, "--iters", 4, "--resume", "--set", "optim.lr=5e-4", "--set", "optim.milestones=[3]"
+        )
+        == 0
+    )
     lrs = {r["step"]: float(r["lr"]) for r in read_log(out)}
     assert lrs["3"] == pytest.approx(2.5e-4) and lrs["4"] == pytest.approx(2.5e-4)
 
@@ -526,10 +583,28 @@ def test_stop_signal_to_the_process_group_with_data_workers_checkpoints(sain_cfg
 
     out = tmp_path / "run_w"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sain", "train", str(sain_cfg), "--out", str(out), "--workers", "1",
-         "--iters", "100000", "--no-progress", "--set", "run.ckpt_every=100000"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"})
+        [
+            sys.executable,
+            "-m",
+            "sain",
+            "train",
+            str(sain_cfg),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--iters",
+            "100000",
+            "--no-progress",
+            "--set",
+            "run.ckpt_every=100000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "log.csv").exists():
         time.sleep(0.2)

@@ -3,6 +3,7 @@
 Exit codes: 0 ok, 1 some inputs failed (each named on stderr), 2 usage or bad input.
 Errors are one line on stderr, never a traceback (``SAIN_DEBUG=1`` shows tracebacks).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,13 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sain",
         description="Compression-aware image rescaling (SAIN, AAAI 2023): make small thumbnails that "
-                    "survive JPEG/WebP and restore the full-resolution photo from them.")
+        "survive JPEG/WebP and restore the full-resolution photo from them.",
+    )
     parser.add_argument("--version", action="version", version=f"sain {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         mod = importlib.import_module(f"sain.commands.{name}")
-        p = sub.add_parser(name, help=help_text, description=getattr(mod, "DESCRIPTION", help_text),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=getattr(mod, "DESCRIPTION", help_text),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser

@@ -1,4 +1,5 @@
 """Atomic file writes: a result appears complete under its name, or not at all."""
+
 from __future__ import annotations
 
 import contextlib

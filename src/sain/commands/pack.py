@@ -1,4 +1,5 @@
 """``sain pack CHECKPOINT OUT``: a run's checkpoint.pt as a compact, portable state file."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """``sain train CONFIG``: train SAIN or IRN with the recipe of a config file."""
+
 from __future__ import annotations
 
 import argparse
@@ -35,10 +36,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--workers", type=int, help="data loader worker processes")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--resume-from", metavar="STATE",
-                   help="start the run in a fresh --out from a packed state (see 'sain pack')")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override any config value (repeatable)")
+    p.add_argument(
+        "--resume-from", metavar="STATE", help="start the run in a fresh --out from a packed state (see 'sain pack')"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any config value (repeatable)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -69,9 +77,17 @@ def run(args: argparse.Namespace) -> int:
     from ..train import load_config, train
 
     cfg = load_config(resolve_config(args.config), args.overrides)
-    flag_map = {"data": ("data", "train"), "val_data": ("data", "val"), "out": ("run", "out"),
-                "iters": ("optim", "iters"), "batch": ("data", "batch"), "patch": ("data", "patch"),
-                "device": ("run", "device"), "threads": ("run", "threads"), "workers": ("data", "workers")}
+    flag_map = {
+        "data": ("data", "train"),
+        "val_data": ("data", "val"),
+        "out": ("run", "out"),
+        "iters": ("optim", "iters"),
+        "batch": ("data", "batch"),
+        "patch": ("data", "patch"),
+        "device": ("run", "device"),
+        "threads": ("run", "threads"),
+        "workers": ("data", "workers"),
+    }
     for flag, (section, key) in flag_map.items():
         value = getattr(args, flag)
         if value is not None:
@@ -79,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     cfg.validate()
     if args.resume and args.resume_from:
         raise ValueError("use either --resume or --resume-from, not both")
-    path = train(cfg, resume=args.resume, progress=not args.no_progress, command=command_line(args),
-                 resume_from=args.resume_from)
+    path = train(
+        cfg, resume=args.resume, progress=not args.no_progress, command=command_line(args), resume_from=args.resume_from
+    )
     print(f"weights written to {path}")
     return 0

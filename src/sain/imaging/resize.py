@@ -44,15 +44,13 @@ def _cubic(x: np.ndarray) -> np.ndarray:
     absx = np.abs(x)
     absx2 = absx**2
     absx3 = absx**3
-    return (1.5 * absx3 - 2.5 * absx2 + 1) * (absx <= 1) + (
-        -0.5 * absx3 + 2.5 * absx2 - 4 * absx + 2
-    ) * ((absx > 1) & (absx <= 2))
+    return (1.5 * absx3 - 2.5 * absx2 + 1) * (absx <= 1) + (-0.5 * absx3 + 2.5 * absx2 - 4 * absx + 2) * (
+        (absx > 1) & (absx <= 2)
+    )
 
 
 @lru_cache(maxsize=64)
-def _contributions(
-    in_length: int, out_length: int, scale: float, antialias: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def _contributions(in_length: int, out_length: int, scale: float, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
     """Port of MATLAB's ``contributions`` (imresize.m), in float64.
 
     Returns:

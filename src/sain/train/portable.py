@@ -9,6 +9,7 @@ resuming from a packed file continues the run closely but, unlike ``--resume`` f
     sain pack runs/x2/checkpoint.pt train_state/x2.safetensors
     sain train CONFIG --out runs/x2 --resume-from train_state/x2.safetensors
 """
+
 from __future__ import annotations
 
 import json

@@ -13,6 +13,7 @@ as well as from a clone::
 Relative paths inside a config (``data.train = "../shared/datasets/train"``) are not
 touched here: they stay relative to the current directory, as with any config file.
 """
+
 from __future__ import annotations
 
 from importlib import resources
