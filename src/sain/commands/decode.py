@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..zoo import DEFAULT_MODEL
-from .encode import add_common, finish, show_progress
+from .common import add_common, finish, show_progress
 
 DESCRIPTION = f"""Restore full-resolution photos (PNG) from thumbnails made by 'sain encode'.
 
@@ -23,7 +23,7 @@ exit status: 0 ok, 1 some thumbnails failed (each named on stderr), 2 bad usage.
 
 
 def size(text: str) -> tuple[int, int]:
-    from ..api import parse_size
+    from ..encoding import parse_size
 
     try:
         return parse_size(text)
@@ -40,20 +40,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import api
     from ..cli import UsageError
+    from ..encoding import decode_file
+    from ..zoo import get_model, model_name
+    from .batch import expand_inputs, plan_outputs, process_files
 
     model = None
     if args.model is not None:
-        model = api.get_model(args.model)  # usage error (exit 2) before any work
+        model = get_model(args.model)  # usage error (exit 2) before any work
         if args.scale is not None and args.scale != model.scale:
-            raise UsageError(f"model {api.model_name(model)!r} is x{model.scale}, but --scale {args.scale} was given")
-    inputs = api.expand_inputs(args.thumbs)
+            raise UsageError(f"model {model_name(model)!r} is x{model.scale}, but --scale {args.scale} was given")
+    inputs = expand_inputs(args.thumbs)
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    jobs, failures = api.plan_outputs(inputs, args.output_dir, "png", args.force)
-    failures += api.process_files(
-        jobs, lambda src, dst: api.decode_file(src, dst, model, args.seed, args.scale, args.size, args.force,
-                                               args.tile),
+    jobs, failures = plan_outputs(inputs, args.output_dir, "png", args.force)
+    failures += process_files(
+        jobs, lambda src, dst: decode_file(src, dst, model, args.seed, args.scale, args.size, args.force,
+                                           args.tile),
         progress=show_progress(args), desc="decode",
         report=None if args.quiet else (lambda r: print(r.summary())))
     return finish("decode", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))

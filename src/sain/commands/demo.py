@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..zoo import DEFAULT_MODEL
-from .encode import check_format
+from .common import add_format, check_format, qualities
 
 DESCRIPTION = f"""Show what SAIN does, on the bundled sample photo (kodim23 of the Kodak suite).
 
@@ -21,24 +21,11 @@ examples:
 """
 
 
-def qualities(text: str) -> list[int]:
-    try:
-        qs = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"qualities must be integers separated by commas, got {text!r}") from None
-    if not qs or any(not 1 <= q <= 100 for q in qs):
-        raise argparse.ArgumentTypeError(f"qualities must be in 1..100, got {text!r}")
-    return qs
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..api import ENCODE_FORMATS
-
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo name or weight file (default: {DEFAULT_MODEL})")
     p.add_argument("--qualities", type=qualities, default=[30, 50, 70, 90], metavar="Q,Q,...",
                    help="codec qualities (default: 30,50,70,90)")
-    p.add_argument("--format", default="jpeg", type=str.lower, choices=ENCODE_FORMATS,
-                   help="thumbnail format (default: jpeg)")
+    add_format(p)
     p.add_argument("-o", "--output-dir", type=Path, default=Path("sain-demo"), metavar="OUTDIR",
                    help="folder for comparison.png (default: ./sain-demo)")
     p.add_argument("--image", type=Path, help="use this photo instead of the bundled sample")
@@ -47,22 +34,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import api
+    from ..compare import SAMPLE_IMAGE, roundtrip_image
+    from ..figures import comparison_image, roundtrip_captions
     from ..imaging import read_image, write_image
+    from ..zoo import get_model, model_name
 
     check_format(args.format)
-    model = api.get_model(args.model)
-    image = args.image or api.SAMPLE_IMAGE
+    model = get_model(args.model)
+    image = args.image or SAMPLE_IMAGE
     out = args.output_dir / "comparison.png"
     if out.exists() and not args.force:
         raise FileExistsError(f"{out} exists (use --force to overwrite)")
     hr = read_image(image)
     h, w = hr.shape[-2:]
-    name = api.model_name(model)
+    name = model_name(model)
     label = image.name if args.image else "kodim23 (Kodak)"
     print(f"{name} (x{model.scale}) on {label} ({w}x{h}), {args.format.upper()} ...", file=sys.stderr)
-    results = api.roundtrip_image(hr, model, args.format, args.qualities, args.seed,
-                                  progress=sys.stderr.isatty())
+    results = roundtrip_image(hr, model, args.format, args.qualities, args.seed,
+                              progress=sys.stderr.isatty())
     assert isinstance(results, list)
 
     print(f"{'quality':>7}{'LR bytes':>10}{'bpp':>7}   {'bicubic PSNR-Y':>14} (q)   {'SAIN PSNR-Y':>11}{'gain':>8}")
@@ -72,6 +61,6 @@ def run(args: argparse.Namespace) -> int:
               f"{r.bicubic.psnr_y:>14.2f} ({r.bicubic.quality:>2})  {r.sain.psnr_y:>11.2f}{gain:>+8.2f}")
     title = f"{label} {w}x{h}: bicubic vs {name} (x{model.scale}) at the same {args.format.upper()} bytes"
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    write_image(out, api.comparison_image([api.roundtrip_captions(r) for r in results], title), format="png")
+    write_image(out, comparison_image([roundtrip_captions(r) for r in results], title), format="png")
     print(f"comparison image: {out}")
     return 0

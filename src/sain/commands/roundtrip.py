@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .encode import add_codec, add_common, check_format, finish, show_progress
+from .common import add_codec, add_common, check_format, finish, show_progress
 
 DESCRIPTION = """Encode and decode photos, and compare with plain bicubic at the same file size.
 
@@ -28,19 +28,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import api
+    from ..compare import roundtrip_file, roundtrip_outputs
+    from ..zoo import get_model
+    from .batch import Failure, expand_inputs, process_files
 
     check_format(args.format)
-    model = api.get_model(args.model)
-    inputs = api.expand_inputs(args.photos)
+    model = get_model(args.model)
+    inputs = expand_inputs(args.photos)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     jobs, failures, seen = [], [], set()
     for src in inputs:  # refuse existing outputs before any work
-        outs = api.roundtrip_outputs(src, args.output_dir, args.format)
+        outs = roundtrip_outputs(src, args.output_dir, args.format)
         clash = [p for p in outs.values() if p in seen or (p.exists() and not args.force)]
         if clash:
             why = "exists (use --force to overwrite)" if clash[0] not in seen else "is also written for another input"
-            failures.append(api.Failure(src, f"{clash[0]} {why}"))
+            failures.append(Failure(src, f"{clash[0]} {why}"))
         else:
             seen.update(outs.values())
             jobs.append((src, None))
@@ -52,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
         print(r.table())
         print(f"comparison: {outs['comparison']}\n")
 
-    failures += api.process_files(
-        jobs, lambda src, _: api.roundtrip_file(src, args.output_dir, model, args.format, args.quality,
-                                                args.seed, args.force, args.tile),
+    failures += process_files(
+        jobs, lambda src, _: roundtrip_file(src, args.output_dir, model, args.format, args.quality,
+                                            args.seed, args.force, args.tile),
         progress=show_progress(args), desc="roundtrip", report=None if args.quiet else report)
     return finish("roundtrip", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))

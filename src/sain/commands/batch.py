@@ -1,0 +1,95 @@
+"""Batch plumbing of the commands: many inputs, one failure each, a progress bar.
+
+    paths ─expand_inputs─> files ─plan_outputs (refuse clashes and existing files)─> jobs
+    jobs ─process_files (each failure reduced to one line, the others go on)─> failures
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..checkpoint import CheckpointError
+from ..imaging import list_images
+from ..thumbnail import PathLike
+
+__all__ = ["Failure", "expand_inputs", "one_line", "plan_outputs", "process_files"]
+
+
+@dataclass
+class Failure:
+    """An input that could not be processed, with a one-line reason."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason if str(self.path) in self.reason else f"{self.path}: {self.reason}"
+
+
+def one_line(e: BaseException) -> str:
+    """The first line of an error's message (``strerror: filename`` for an OSError)."""
+    text = str(e).strip()
+    if isinstance(e, OSError) and e.strerror and e.filename:
+        text = f"{e.strerror}: {e.filename}"
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def expand_inputs(paths: Iterable[PathLike]) -> list[Path]:
+    """Files as given, folders replaced by the images inside them (recursively, sorted)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out.extend(list_images(p) if p.is_dir() else [p])
+    return out
+
+
+def plan_outputs(inputs: Sequence[Path], outdir: PathLike, suffix: str,
+                 force: bool) -> tuple[list[tuple[Path, Path]], list[Failure]]:
+    """Pair inputs with ``outdir/<stem>.<suffix>``; refuse existing files (unless ``force``)
+    and two inputs with the same output, before any work is done."""
+    outdir = Path(outdir)
+    jobs, failures, seen = [], [], {}
+    for src in inputs:
+        dst = outdir / f"{src.stem}.{suffix}"
+        if dst in seen:
+            failures.append(Failure(src, f"same output name {dst} as {seen[dst]}"))
+        elif dst.exists() and not force:
+            failures.append(Failure(src, f"{dst} exists (use --force to overwrite)"))
+        else:
+            seen[dst] = src
+            jobs.append((src, dst))
+    return jobs, failures
+
+
+def process_files(jobs: Sequence[tuple[Path, Any]], work: Callable[[Path, Any], Any], *,
+                  progress: bool = False, desc: str = "", report: Callable[[Any], None] | None = None
+                  ) -> list[Failure]:
+    """Run ``work(src, dst)`` for every job; an input that fails does not stop the others.
+
+    Args:
+        progress: show a tqdm bar on stderr.
+        report: called with each result (e.g. to print a line), bar-safe.
+
+    Returns:
+        The failures (``ValueError``, ``OSError``, ``RuntimeError`` or ``MemoryError``,
+        each reduced to one line), in input order.
+    """
+    from tqdm import tqdm
+
+    failures = []
+    with tqdm(total=len(jobs), desc=desc, unit="img", file=sys.stderr, disable=not progress,
+              leave=False, dynamic_ncols=True) as bar:
+        for src, dst in jobs:
+            bar.set_postfix_str(Path(src).name, refresh=False)
+            try:
+                result = work(src, dst)
+            except (ValueError, OSError, RuntimeError, MemoryError, CheckpointError) as e:
+                failures.append(Failure(Path(src), one_line(e)))
+            else:
+                if report is not None:
+                    with bar.external_write_mode(file=sys.stdout):
+                        report(result)
+            bar.update(1)
+    return failures

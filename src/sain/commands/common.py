@@ -1,0 +1,102 @@
+"""Argument types and helpers shared by the sub-commands (encode, decode, roundtrip, demo)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..codecs import check_quality
+from ..zoo import DEFAULT_MODEL
+
+
+def quality(text: str) -> int:
+    """argparse type: an integer codec quality in 1..100."""
+    try:
+        q = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"quality must be an integer in 1..100, got {text!r}") from None
+    try:
+        return check_quality(q)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def qualities(text: str) -> list[int]:
+    """argparse type: comma-separated codec qualities, each in 1..100, in the order given."""
+    try:
+        qs = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"qualities must be integers separated by commas, got {text!r}") from None
+    if not qs:
+        raise argparse.ArgumentTypeError(f"qualities must be in 1..100, got {text!r}")
+    try:
+        return [check_quality(q) for q in qs]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{e} (in {text!r})") from None
+
+
+def tile(text: str) -> str | int:
+    """argparse type: 'auto', 'off', 'on' or a tile size in LR pixels."""
+    if text in ("auto", "off", "on"):
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--tile must be auto, on, off or a number of pixels, got {text!r}") \
+            from None
+    if n < 16:
+        raise argparse.ArgumentTypeError(f"--tile must be at least 16 pixels, got {n}")
+    return n
+
+
+def add_common(p: argparse.ArgumentParser, model_default: str | None = DEFAULT_MODEL) -> None:
+    """Options shared by encode, decode and roundtrip."""
+    p.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUTDIR",
+                   help="folder for the results (created if missing)")
+    help_model = "zoo name (see 'sain models') or weight file"
+    p.add_argument("--model", default=model_default,
+                   help=help_model + (f" (default: {model_default})" if model_default else ""))
+    p.add_argument("--tile", type=tile, default="auto", metavar="auto|on|off|N",
+                   help="process in overlapping tiles of N LR pixels (auto: above ~1 megapixel at LR; "
+                        "identical results)")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-file lines")
+
+
+def add_format(p: argparse.ArgumentParser) -> None:
+    """``--format``: one of the thumbnail formats (argparse lists them on a bad value)."""
+    from ..encoding import ENCODE_FORMATS
+
+    p.add_argument("--format", default="jpeg", type=str.lower, choices=ENCODE_FORMATS,
+                   help="thumbnail format (default: jpeg)")
+
+
+def add_codec(p: argparse.ArgumentParser) -> None:
+    """``--format`` and ``--quality``."""
+    add_format(p)
+    p.add_argument("--quality", type=quality, default=75, help="codec quality 1..100 (default: 75)")
+
+
+def check_format(fmt: str) -> None:
+    """A usage error (exit 2) when the installed Pillow cannot write ``fmt``."""
+    from ..cli import UsageError
+    from ..encoding import check_format as _check_format
+
+    try:
+        _check_format(fmt)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def finish(command: str, failures: list, total: int) -> int:
+    """Print each failure on stderr; exit status 1 if any."""
+    for f in failures:
+        print(f"sain {command}: {f}", file=sys.stderr)
+    if failures and total > 1:
+        print(f"sain {command}: {len(failures)} of {total} inputs failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Whether to draw a progress bar: not ``--quiet`` and stderr is a terminal."""
+    return not args.quiet and sys.stderr.isatty()

@@ -1,0 +1,209 @@
+"""SAIN against bicubic at the same bytes: bitrate matching, round trips and their scores.
+
+For each quality::
+
+    HR ─SAIN (ModelMethod)──> LR ─codec @ Q──────────────────> N bytes ─> restored ─┐
+    HR ─bicubic (BicubicMethod)─> LR ─codec @ the largest Q' with <= N bytes ─> restored ─┤
+                                                         PSNR-Y / SSIM-Y vs the original <┘
+
+This is the work of ``sain roundtrip`` and ``sain demo``; the figures are drawn by
+:mod:`sain.figures`.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .codecs import check_quality, decode, encode
+from .encoding import SUFFIXES, as_hr4, check_format, check_target, decode_image, encode_lr, pad_to_multiple
+from .figures import comparison_image, fmt_value, roundtrip_captions
+from .fileio import write_bytes_atomic
+from .imaging import read_image, to_uint8, write_image
+from .metrics import psnr, ssim
+from .models import RescalingModel
+from .pipeline import BicubicMethod, ModelMethod, Tile, quantize_u8
+from .thumbnail import PathLike, ThumbnailInfo
+from .zoo import DEFAULT_MODEL, get_model, model_name
+
+__all__ = [
+    "SAMPLE_IMAGE",
+    "Restored",
+    "RoundtripResult",
+    "match_quality",
+    "roundtrip_file",
+    "roundtrip_image",
+    "roundtrip_outputs",
+]
+
+#: The photo ``sain demo`` uses: kodim23 of the Kodak suite (768 x 512).
+SAMPLE_IMAGE = Path(str(resources.files("sain") / "data" / "sample.png"))
+
+
+def match_quality(lr_u8: np.ndarray, fmt: str, target_bytes: int) -> tuple[int, bytes]:
+    """The quality whose file is closest to ``target_bytes`` without exceeding it.
+
+    Bisection over 1..100 (file size grows with quality, up to small wobbles); when even
+    quality 1 is larger than the target, quality 1.
+
+    Returns:
+        ``(quality, file bytes)``.
+    """
+    cache: dict[int, bytes] = {}
+
+    def at(q: int) -> bytes:
+        if q not in cache:
+            cache[q] = encode(lr_u8, fmt, q)
+        return cache[q]
+
+    if len(at(100)) <= target_bytes:
+        return 100, at(100)
+    if len(at(1)) > target_bytes:
+        return 1, at(1)
+    lo, hi = 1, 100  # size(lo) <= target < size(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if len(at(mid)) <= target_bytes:
+            lo = mid
+        else:
+            hi = mid
+    return lo, at(lo)
+
+
+@dataclass
+class Restored:
+    """One restored image of a round trip and its scores against the original."""
+
+    method: str           # "bicubic" or the model name
+    quality: int
+    bytes: int            # compressed LR bytes (no metadata)
+    image: Tensor         # (3, H, W) in [0, 1]
+    psnr_y: float
+    ssim_y: float
+
+
+@dataclass
+class RoundtripResult:
+    """:func:`roundtrip_image` at one quality: the original, bicubic and SAIN."""
+
+    original: Tensor
+    scale: int
+    fmt: str
+    quality: int
+    sain: Restored
+    bicubic: Restored
+    thumbnail: bytes = b""        # the SAIN thumbnail file (with metadata)
+    bicubic_lr: bytes = b""       # the bicubic LR file at the matched quality
+
+    def table(self) -> str:
+        h, w = self.original.shape[-2:]
+        lines = [f"{'method':<14}{'quality':>8}{'LR bytes':>11}{'bpp':>8}{'PSNR-Y':>9}{'SSIM-Y':>9}"]
+        for r in (self.bicubic, self.sain):
+            lines.append(f"{r.method[:13]:<14}{r.quality:>8}{r.bytes:>11,}{8 * r.bytes / (h * w):>8.3f}"
+                         f"{fmt_value(r.psnr_y, '.2f'):>9}{fmt_value(r.ssim_y, '.4f'):>9}")
+        return "\n".join(lines)
+
+
+def _scores(restored: Tensor, original: Tensor, crop: int) -> tuple[float, float]:
+    out = []
+    for fn in (psnr, ssim):
+        try:
+            out.append(fn(restored, original, crop_border=crop, y_channel=True))
+        except ValueError:  # too small for the crop or the SSIM window
+            out.append(float("nan"))
+    return out[0], out[1]
+
+
+def roundtrip_image(hr: Tensor, model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
+                    fmt: str = "jpeg", qualities: int | Sequence[int] = 75, seed: int | None = 0,
+                    tile: Tile = "auto", progress: bool = False) -> RoundtripResult | list[RoundtripResult]:
+    """Encode, decode and compare with bicubic at the same bytes.
+
+    For each quality: the SAIN LR is compressed at that quality; the bicubic LR (MATLAB
+    bicubic, 8 bits) is compressed at the quality whose file is the largest not above the
+    SAIN LR's bytes (:func:`match_quality`) and restored with MATLAB bicubic. Both are
+    scored against the original with PSNR-Y / SSIM-Y, ``scale`` pixels cropped per border.
+    The downscales are computed once for all qualities.
+
+    Args:
+        hr: (3, H, W) RGB float in [0, 1].
+        qualities: one quality (returns one result) or several (returns a list).
+        model, fmt, seed, tile: as :func:`encode_image` / :func:`decode_image`.
+        progress: show a tqdm bar on stderr (the downscale, then one step per quality).
+    """
+    from tqdm import tqdm
+
+    fmt = check_format(fmt)
+    single = isinstance(qualities, int | np.integer)
+    qs = [check_quality(q) for q in ([qualities] if single else qualities)]
+    m = get_model(model)
+    s = m.scale
+    hr4 = as_hr4(hr)
+    h, w = hr4.shape[-2:]
+    original = quantize_u8(hr4[0])
+    padded = pad_to_multiple(hr4, s)
+    info = ThumbnailInfo(model=model_name(m), scale=s, width=int(w), height=int(h))
+    bar = tqdm(total=len(qs) + 1, desc="downscale", file=sys.stderr, disable=not progress, leave=False)
+    bicubic = BicubicMethod(s)
+    lr_sain = to_uint8(ModelMethod(m, tile).downscale(padded)[0])
+    lr_bic = to_uint8(bicubic.downscale(padded)[0])
+    bar.update(1)
+    results = []
+    for q in qs:
+        bar.set_description(f"quality {q}")
+        thumb = encode_lr(lr_sain, fmt, q, info)
+        payload = len(encode(lr_sain, fmt, q))
+        sain_hr = decode_image(thumb, m, seed, tile=tile)
+        bq, bdata = match_quality(lr_bic, fmt, payload)
+        received = torch.from_numpy(decode(bdata)).permute(2, 0, 1).float()[None] / 255
+        bic_hr = bicubic.upscale(received)[0, :, :h, :w]
+        results.append(RoundtripResult(
+            original=original, scale=s, fmt=fmt, quality=q,
+            sain=Restored(model_name(m), q, payload, sain_hr, *_scores(sain_hr, original, s)),
+            bicubic=Restored("bicubic", bq, len(bdata), bic_hr, *_scores(bic_hr, original, s)),
+            thumbnail=thumb, bicubic_lr=bdata))
+        bar.update(1)
+    bar.close()
+    return results[0] if single else results
+
+
+def roundtrip_outputs(src: PathLike, outdir: PathLike, fmt: str) -> dict[str, Path]:
+    """The files :func:`roundtrip_file` writes for ``src`` into ``outdir``."""
+    stem, out = Path(src).stem, Path(outdir)
+    fmt = check_format(fmt)
+    return {"thumbnail": out / f"{stem}.{SUFFIXES[fmt]}", "restored": out / f"{stem}.png",
+            "bicubic": out / f"{stem}.bicubic.png", "comparison": out / f"{stem}.compare.png"}
+
+
+def roundtrip_file(src: PathLike, outdir: PathLike, model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
+                   fmt: str = "jpeg", quality: int = 75, seed: int | None = 0, force: bool = False,
+                   tile: Tile = "auto") -> tuple[RoundtripResult, dict[str, Path]]:
+    """:func:`roundtrip_image` on a file, writing into ``outdir``: the thumbnail
+    ``<stem>.<ext>``, the restored ``<stem>.png``, the bicubic restoration
+    ``<stem>.bicubic.png`` and the side-by-side ``<stem>.compare.png``.
+
+    Returns:
+        The result and the paths written (keys ``thumbnail``, ``restored``, ``bicubic``,
+        ``comparison``).
+    """
+    src = Path(src)
+    outs = roundtrip_outputs(src, outdir, fmt)
+    for p in outs.values():
+        check_target(p, force)
+    hr = read_image(src)
+    r = roundtrip_image(hr, model, fmt, quality, seed, tile)
+    assert isinstance(r, RoundtripResult)
+    h, w = hr.shape[-2:]
+    title = f"{src.name}  {w}x{h}  x{r.scale}  {r.fmt.upper()}: bicubic vs {r.sain.method} at the same bytes"
+    fig = comparison_image([roundtrip_captions(r)], title)
+    write_bytes_atomic(outs["thumbnail"], r.thumbnail)
+    write_image(outs["restored"], r.sain.image, format="png")
+    write_image(outs["bicubic"], r.bicubic.image, format="png")
+    write_image(outs["comparison"], fig, format="png")
+    return r, outs

@@ -1,0 +1,280 @@
+"""Encode photos into thumbnails and decode them back (the ``sain encode`` / ``sain decode`` work).
+
+    photo ─read_image─> HR ─reflect-pad to a multiple of s─> model.downscale ─8 bits─> LR
+    LR ─JPEG/WebP/AVIF + metadata (model, scale, original size)─> thumbnail file
+
+    thumbnail ─decode─> LR ─model.upscale (seeded GMM latent)─> HR ─crop to the original size─> PNG
+
+The metadata is :class:`sain.thumbnail.ThumbnailInfo`; the network runs as a
+:class:`sain.pipeline.ModelMethod`, so photos of more than
+:data:`sain.pipeline.AUTO_TILE_PIXELS` LR pixels are processed in overlapping tiles
+(:mod:`sain.tiling`), with the same result as untiled processing up to float rounding.
+Errors on bad input are ``ValueError`` (``ImageReadError``, ``CheckpointError``) or
+``OSError`` with a one-line message naming the file.
+"""
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch.nn.functional as F
+from torch import Tensor
+
+from .codecs import CODECS, check_quality, encode
+from .codecs import check_format as codecs_check_format
+from .fileio import write_bytes_atomic
+from .imaging import ImageReadError, read_image, to_uint8, write_image
+from .models import RescalingModel
+from .pipeline import AUTO_TILE_PIXELS, DEFAULT_TILE, ModelMethod, Tile
+from .thumbnail import PathLike, ThumbnailInfo, info_from_bytes, read_bytes
+from .zoo import DEFAULT_MODEL, ZOO, get_model, model_name
+
+__all__ = [
+    "AUTO_TILE_PIXELS",
+    "DEFAULT_TILE",
+    "ENCODE_FORMATS",
+    "SUFFIXES",
+    "DecodeResult",
+    "EncodeResult",
+    "check_format",
+    "decode_file",
+    "decode_image",
+    "encode_file",
+    "encode_image",
+    "encode_lr",
+    "pad_to_multiple",
+    "parse_size",
+]
+
+#: Formats a thumbnail can be written in (when the installed Pillow supports them): the lossy codecs.
+ENCODE_FORMATS: tuple[str, ...] = tuple(c.name for c in CODECS.values() if c.lossy)
+#: File suffix per format.
+SUFFIXES = {name: CODECS[name].suffix for name in ENCODE_FORMATS}
+
+
+def check_format(fmt: str) -> str:
+    """``fmt`` normalised (``"jpg"`` -> ``"jpeg"``); ValueError if unknown or unavailable."""
+    return codecs_check_format(fmt, ENCODE_FORMATS)
+
+
+def as_hr4(hr: Tensor) -> Tensor:
+    """An RGB float image (3, H, W) or (1, 3, H, W) as (1, 3, H, W) float32; ValueError otherwise."""
+    if not isinstance(hr, Tensor) or not hr.is_floating_point() or hr.dim() not in (3, 4) \
+            or hr.shape[-3] != 3 or (hr.dim() == 4 and hr.shape[0] != 1):
+        raise ValueError("expected an RGB float image (3, H, W) or (1, 3, H, W) in [0, 1], got "
+                         f"{getattr(hr, 'dtype', type(hr).__name__)} {tuple(getattr(hr, 'shape', ()))}")
+    return (hr if hr.dim() == 4 else hr[None]).float()
+
+
+def pad_to_multiple(hr: Tensor, scale: int) -> Tensor:
+    """Reflect-pad (N, 3, H, W) on the right and bottom to multiples of ``scale``.
+
+    Raises:
+        ValueError: a side is shorter than the scale.
+    """
+    h, w = hr.shape[-2:]
+    if h < scale or w < scale:
+        raise ValueError(f"image is {w}x{h} pixels, smaller than the scale x{scale}")
+    ph, pw = (-h) % scale, (-w) % scale
+    if ph or pw:
+        hr = F.pad(hr, (0, pw, 0, ph), mode="reflect")
+    return hr
+
+
+def encode_lr(lr_u8: np.ndarray, fmt: str, quality: int, info: ThumbnailInfo | None = None) -> bytes:
+    """An 8-bit LR (H, W, 3) as a file of ``fmt``; with ``info``, a thumbnail (metadata embedded)."""
+    return encode(lr_u8, fmt, quality, exif=None if info is None else info.exif())
+
+
+def check_target(dst: Path, force: bool) -> None:
+    """FileExistsError when ``dst`` exists and not ``force``; IsADirectoryError for a folder."""
+    if dst.exists() and not force:
+        raise FileExistsError(f"{dst} exists (use --force to overwrite)")
+    if dst.exists() and dst.is_dir():
+        raise IsADirectoryError(f"{dst} is a directory")
+
+
+# -- encode -------------------------------------------------------------------------------
+
+def encode_image(hr: Tensor, model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
+                 fmt: str = "jpeg", quality: int = 75, tile: Tile = "auto") -> tuple[bytes, ThumbnailInfo]:
+    """Downscale a photo with the model and compress the LR as a standard image file.
+
+    Sides that are not multiples of the scale are reflect-padded; the original size goes
+    into the metadata so :func:`decode_image` restores it exactly.
+
+    Args:
+        hr: (3, H, W) or (1, 3, H, W) RGB float in [0, 1].
+        model: zoo name, weight-file path or model (default ``sain-x2-jpeg``).
+        fmt: ``"jpeg"``, ``"webp"`` or ``"avif"``.
+        quality: codec quality 1..100.
+        tile: ``"auto"`` (tiles above :data:`~sain.pipeline.AUTO_TILE_PIXELS` LR pixels), ``"off"``,
+            ``"on"`` or a tile core in LR pixels.
+
+    Returns:
+        ``(file bytes, ThumbnailInfo)``; the LR is ``ceil(H/s) x ceil(W/s)``.
+    """
+    fmt, quality = check_format(fmt), check_quality(quality)
+    m = get_model(model)
+    hr4 = as_hr4(hr)
+    h, w = hr4.shape[-2:]
+    lr = ModelMethod(m, tile).downscale(pad_to_multiple(hr4, m.scale))
+    info = ThumbnailInfo(model=model_name(m), scale=m.scale, width=int(w), height=int(h))
+    return encode_lr(to_uint8(lr[0]), fmt, quality, info), info
+
+
+@dataclass
+class EncodeResult:
+    """What :func:`encode_file` did."""
+
+    src: Path
+    dst: Path
+    info: ThumbnailInfo
+    lr_size: tuple[int, int]   # (width, height) of the thumbnail
+    bytes: int
+    seconds: float
+
+    @property
+    def bpp(self) -> float:
+        """Bits per pixel of the original (HR) photo."""
+        return 8.0 * self.bytes / (self.info.width * self.info.height)
+
+    def summary(self) -> str:
+        i = self.info
+        return (f"{self.src} -> {self.dst}  {i.width}x{i.height} -> {self.lr_size[0]}x{self.lr_size[1]}  "
+                f"{self.bytes:,} B  {self.bpp:.3f} bpp  {self.seconds:.2f} s")
+
+
+def encode_file(src: PathLike, dst: PathLike, model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
+                fmt: str | None = None, quality: int = 75, force: bool = False,
+                tile: Tile = "auto") -> EncodeResult:
+    """Encode a photo file into a thumbnail file (written atomically).
+
+    Args:
+        src: any image file :func:`sain.imaging.read_image` reads (always taken as RGB).
+        dst: the thumbnail; its folder must exist.
+        fmt: format; default from ``dst``'s suffix (``.jpg``, ``.webp``, ``.avif``).
+        force: overwrite ``dst`` if it exists (otherwise ``FileExistsError``, before any work).
+        model, quality, tile: as :func:`encode_image`.
+    """
+    src, dst = Path(src), Path(dst)
+    fmt = check_format(fmt if fmt is not None else dst.suffix.lstrip(".") or "jpeg")
+    check_target(dst, force)
+    t0 = time.perf_counter()
+    hr = read_image(src)
+    data, info = encode_image(hr, model, fmt, quality, tile)
+    write_bytes_atomic(dst, data)
+    s = info.scale
+    return EncodeResult(src, dst, info, (-(-info.width // s), -(-info.height // s)), len(data),
+                        time.perf_counter() - t0)
+
+
+# -- decode -------------------------------------------------------------------------------
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"768x512"`` -> ``(768, 512)`` (width, height)."""
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size must look like WIDTHxHEIGHT (e.g. 768x512), got {text!r}") from None
+    if w < 1 or h < 1:
+        raise ValueError(f"size must be positive, got {text!r}")
+    return w, h
+
+
+def _resolve_decoder(info: ThumbnailInfo | None, model: Any, scale: int | None, name: str) -> RescalingModel:
+    if model is not None:
+        m = get_model(model)
+    elif info is not None:
+        if info.model not in ZOO and not Path(info.model).is_file():
+            raise ValueError(f"{name} was made with model {info.model!r}, which is not a bundled model; "
+                             "pass its weights with --model")
+        m = get_model(info.model)
+    elif scale is not None:
+        m = get_model(DEFAULT_MODEL)
+    else:
+        raise ValueError(f"{name} has no sain metadata (not made by 'sain encode'?); "
+                         "pass --model and --scale (or --size) to decode it anyway")
+    if scale is not None and scale != m.scale:
+        raise ValueError(f"model {model_name(m)!r} is x{m.scale}, but scale {scale} was asked for")
+    if info is not None and info.scale != m.scale:
+        raise ValueError(f"{name} was encoded at x{info.scale}, but model {model_name(m)!r} is x{m.scale}")
+    return m
+
+
+def _decode(data: bytes, name: str, model: Any, seed: int | None, scale: int | None,
+            size: tuple[int, int] | str | None, tile: Tile) -> tuple[Tensor, RescalingModel, tuple[int, int]]:
+    info = info_from_bytes(data, name)
+    m = _resolve_decoder(info, model, scale, name)
+    try:
+        lr = read_image(io.BytesIO(data))
+    except ImageReadError as e:
+        detail = str(e).split(": ", 1)[-1]
+        raise ImageReadError(f"cannot read image '{name}': {detail}") from None
+    s, (h, w) = m.scale, lr.shape[-2:]
+    if size is not None:
+        W, H = parse_size(size) if isinstance(size, str) else (int(size[0]), int(size[1]))
+    elif info is not None:
+        W, H = info.width, info.height
+    else:
+        W, H = w * s, h * s
+    if -(-W // s) != w or -(-H // s) != h:
+        raise ValueError(f"{name}: a {w}x{h} thumbnail at x{s} cannot restore a {W}x{H} image "
+                         f"(it restores {(w - 1) * s + 1}..{w * s} x {(h - 1) * s + 1}..{h * s})")
+    hr = ModelMethod(m, tile).upscale(lr[None], seed)
+    return hr[0, :, :H, :W], m, (int(w), int(h))
+
+
+def decode_image(data_or_path: bytes | PathLike, model: str | PathLike | RescalingModel | None = None,
+                 seed: int | None = 0, scale: int | None = None, size: tuple[int, int] | str | None = None,
+                 tile: Tile = "auto") -> Tensor:
+    """Restore the full-resolution photo from a thumbnail.
+
+    Args:
+        data_or_path: the thumbnail file or its bytes.
+        model: overrides the model named in the metadata; required (or ``scale``, which
+            then uses ``sain-x2-jpeg``) for an image without sain metadata.
+        seed: seed of the latent sample (``None``: unseeded).
+        scale: the expected scale; an error if the model's differs.
+        size: ``(width, height)`` or ``"WxH"`` of the original; default from the
+            metadata, else the LR size times the scale.
+        tile: as :func:`encode_image`.
+
+    Returns:
+        (3, H, W) RGB float in [0, 1], rounded to 8 bits.
+    """
+    data, name = read_bytes(data_or_path)
+    return _decode(data, name, model, seed, scale, size, tile)[0]
+
+
+@dataclass
+class DecodeResult:
+    """What :func:`decode_file` did."""
+
+    src: Path
+    dst: Path
+    model: str
+    lr_size: tuple[int, int]
+    size: tuple[int, int]
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"{self.src} -> {self.dst}  {self.lr_size[0]}x{self.lr_size[1]} -> "
+                f"{self.size[0]}x{self.size[1]}  model {self.model}  {self.seconds:.2f} s")
+
+
+def decode_file(src: PathLike, dst: PathLike, model: str | PathLike | RescalingModel | None = None,
+                seed: int | None = 0, scale: int | None = None, size: tuple[int, int] | str | None = None,
+                force: bool = False, tile: Tile = "auto") -> DecodeResult:
+    """Restore a thumbnail file into a PNG (written atomically); arguments as :func:`decode_image`."""
+    src, dst = Path(src), Path(dst)
+    check_target(dst, force)
+    t0 = time.perf_counter()
+    data, name = read_bytes(src)
+    hr, m, lr_size = _decode(data, name, model, seed, scale, size, tile)
+    write_image(dst, hr, format="png")
+    return DecodeResult(src, dst, model_name(m), lr_size, (hr.shape[-1], hr.shape[-2]), time.perf_counter() - t0)

@@ -1,0 +1,105 @@
+"""The thumbnail container: what a thumbnail records for its decoder, in the file itself.
+
+A thumbnail is an ordinary JPEG / WebP / AVIF file that any viewer opens. What the
+decoder needs is stored in the file's EXIF ImageDescription tag (0x010E), the same
+mechanism for all three formats::
+
+    sain:v1 {"height": 512, "model": "sain-x2-jpeg", "scale": 2, "width": 768}
+
+``sain:v1`` is the format version of this metadata (see CHANGELOG.md).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+__all__ = ["META_PREFIX", "META_TAG", "ThumbnailInfo", "read_info"]
+
+#: EXIF ImageDescription, where the metadata lives.
+META_TAG = 0x010E
+#: What the metadata text starts with (its format version).
+META_PREFIX = "sain:v1 "
+
+PathLike = str | os.PathLike
+
+
+@dataclass(frozen=True)
+class ThumbnailInfo:
+    """What a thumbnail's metadata records: the model, its scale and the original size."""
+
+    model: str
+    scale: int
+    width: int
+    height: int
+
+    def to_text(self) -> str:
+        body = json.dumps({"model": self.model, "scale": self.scale, "width": self.width,
+                           "height": self.height}, sort_keys=True, separators=(", ", ": "))
+        return META_PREFIX + body
+
+    @classmethod
+    def from_text(cls, text: Any) -> ThumbnailInfo | None:
+        """Parse an ImageDescription; ``None`` when it is not sain metadata.
+
+        Raises:
+            ValueError: the text claims to be sain metadata but is malformed.
+        """
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        if not isinstance(text, str) or not text.startswith(META_PREFIX):
+            return None
+        try:
+            d = json.loads(text[len(META_PREFIX):])
+            info = cls(model=str(d["model"]), scale=int(d["scale"]), width=int(d["width"]),
+                       height=int(d["height"]))
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"corrupt sain metadata: {text[:80]!r}") from None
+        if info.scale not in (2, 4, 8) or info.width < 1 or info.height < 1:
+            raise ValueError(f"corrupt sain metadata: {text[:80]!r}")
+        return info
+
+    def exif(self) -> Image.Exif:
+        """The EXIF block to embed (:func:`sain.codecs.encode`'s ``exif``)."""
+        exif = Image.Exif()
+        exif[META_TAG] = self.to_text()
+        return exif
+
+
+def read_bytes(data_or_path: bytes | PathLike) -> tuple[bytes, str]:
+    """``(file bytes, name for messages)``; OSError with a one-line message naming the file."""
+    if isinstance(data_or_path, bytes | bytearray | memoryview):
+        return bytes(data_or_path), "<bytes>"
+    p = Path(data_or_path)
+    try:
+        return p.read_bytes(), str(p)
+    except OSError as e:
+        raise OSError(f"cannot read '{p}': {e.strerror or e}") from None
+
+
+def read_info(data_or_path: bytes | PathLike) -> ThumbnailInfo | None:
+    """The sain metadata of a thumbnail (``None`` for an image without it).
+
+    Raises:
+        ValueError: not an image, or corrupt sain metadata. OSError: unreadable file.
+    """
+    data, name = read_bytes(data_or_path)
+    return info_from_bytes(data, name)
+
+
+def info_from_bytes(data: bytes, name: str) -> ThumbnailInfo | None:
+    """:func:`read_info` of a file already read (``name`` for the messages)."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            text = img.getexif().get(META_TAG)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+        raise ValueError(f"cannot read image '{name}': {' '.join(str(e).split()) or type(e).__name__}") from None
+    try:
+        return ThumbnailInfo.from_text(text)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
