@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from .runtime import configure_allocator
+
+    configure_allocator()  # large tensors reused instead of re-faulted (see sain.runtime)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt as e:
