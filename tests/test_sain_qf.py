@@ -178,6 +178,24 @@ def test_from_sain_reproduces_the_plain_sain_exactly():
         SAINQF.from_sain(model)
 
 
+def test_from_the_bundled_sain_x2_jpeg_restores_what_it_restores():
+    from sain.pipeline import roundtrip
+    from sain.zoo import load_model
+
+    try:
+        plain = load_model("sain-x2-jpeg")
+    except (ValueError, FileNotFoundError) as e:
+        pytest.skip(f"bundled sain-x2-jpeg not available: {e}")
+    model = SAINQF.from_sain(plain)
+    g = torch.Generator().manual_seed(0)
+    hr = torch.nn.functional.interpolate(torch.rand(1, 3, 8, 8, generator=g), scale_factor=4, mode="bicubic")
+    hr = hr.clamp(0, 1)
+    for q in (30, 90):
+        model.default_quality = q
+        a, b = roundtrip(plain, hr, "jpeg", q), roundtrip(model, hr, "jpeg", q)
+        assert torch.equal(a.lr, b.lr) and torch.equal(a.restored, b.restored)
+
+
 def test_upscale_with_a_quality_and_with_the_default():
     model = _tiny(6).double().eval()
     lr = torch.rand(2, 3, 8, 8, dtype=torch.float64)

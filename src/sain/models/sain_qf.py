@@ -57,7 +57,9 @@ Alternatives considered (not built):
 
 Speed: a FiLM dense block runs the concatenating form under autograd, not the dense
 block's fused form with the hand-written backward (the per-sample modulation does not fold
-into stacked weights); 9 of SAIN x2's 29 subnets are V-block subnets.
+into stacked weights); 9 of SAIN x2's 29 subnets are V-block subnets. Measured on this
+project's CPU (one thread, batch 4 of 64 px, float32, the "sain" and "sain-qf" objectives
+with the real codec in the step): 4.0-4.1 s per training step for both, within noise.
 """
 
 from __future__ import annotations
