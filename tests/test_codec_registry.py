@@ -9,8 +9,19 @@ import torch
 from PIL import Image
 
 import sain.imaging.io as imaging_io
-from sain.codecs import (CODECS, FORMATS, available_codecs, available_formats, check_quality, diff_jpeg,
-                         encode, get_codec, quantize, quantize_u8, to_levels)
+from sain.codecs import (
+    CODECS,
+    FORMATS,
+    available_codecs,
+    available_formats,
+    check_quality,
+    diff_jpeg,
+    encode,
+    get_codec,
+    quantize,
+    quantize_u8,
+    to_levels,
+)
 from sain.imaging import to_uint8, write_image
 
 

@@ -8,8 +8,7 @@ import sain
 from sain import zoo
 from sain.codecs import codec_roundtrip
 from sain.imaging import bicubic_down, bicubic_up
-from sain.pipeline import (BASELINE_METHODS, BicubicMethod, HRCodecMethod, Method, ModelMethod, get_method,
-                           roundtrip)
+from sain.pipeline import BASELINE_METHODS, BicubicMethod, HRCodecMethod, Method, ModelMethod, get_method, roundtrip
 
 
 @pytest.fixture(scope="module")

@@ -141,7 +141,7 @@ def roundtrip_image(hr: Tensor, model: str | PathLike | RescalingModel | None = 
 
     fmt = check_format(fmt)
     single = isinstance(qualities, int | np.integer)
-    qs = [check_quality(q) for q in ([qualities] if single else qualities)]
+    qs = [check_quality(q) for q in ([qualities] if isinstance(qualities, int | np.integer) else qualities)]
     m = get_model(model)
     s = m.scale
     hr4 = as_hr4(hr)

@@ -211,7 +211,7 @@ def _decode(data: bytes, name: str, model: Any, seed: int | None, scale: int | N
     info = info_from_bytes(data, name)
     m = _resolve_decoder(info, model, scale, name)
     try:
-        lr = read_image(io.BytesIO(data))
+        lr = read_image(io.BytesIO(data))  # type: ignore[arg-type]  # Pillow reads file objects too
     except ImageReadError as e:
         detail = str(e).split(": ", 1)[-1]
         raise ImageReadError(f"cannot read image '{name}': {detail}") from None

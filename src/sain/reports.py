@@ -105,7 +105,7 @@ def markdown_report(records: list[dict]) -> str:
             cell = {(r["model"], r["quality"]): r for r in resc}
             header = ["Method"] + [f"QF{q}" for q in qs]
 
-            def rows_of(fn):
+            def rows_of(fn, cell=cell, qs=qs, names=names):
                 return [[nm] + [fn(cell[(nm, q)]) if (nm, q) in cell else "-" for q in qs] for nm in names]
 
             lines += ["Y channel (PSNR/SSIM):", ""]

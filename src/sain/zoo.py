@@ -159,7 +159,7 @@ def _load_cached(name: str, path: Path, entry: ZooEntry | None) -> RescalingMode
                 raise CheckpointError(f"model {name!r}: {path} is not the bundled weight file (SHA-256 "
                                       f"{digest[:12]}..., expected {entry.sha256[:12]}...); reinstall sain")
         model = load_checkpoint(path)
-        model.name = name  # type: ignore[attr-defined]
+        model.name = name  # type: ignore[assignment]
         _CACHE[key] = model.eval()
     return copy.deepcopy(_CACHE[key])
 
@@ -198,7 +198,7 @@ def get_model(model: str | os.PathLike | RescalingModel | None = None) -> Rescal
     """
     if isinstance(model, RescalingModel):
         if not hasattr(model, "name"):
-            model.name = model_name(model)  # type: ignore[attr-defined]
+            model.name = model_name(model)  # type: ignore[assignment]
         return model
     return load_model(model, frozen=True)
 

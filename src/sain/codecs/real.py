@@ -170,9 +170,8 @@ def decode(data: bytes) -> np.ndarray:
     """
     with Image.open(io.BytesIO(data)) as image:
         image.load()
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        return np.asarray(image, dtype=np.uint8).copy()
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        return np.asarray(rgb, dtype=np.uint8).copy()
 
 
 def codec_roundtrip(
@@ -288,7 +287,7 @@ class RealCodec:
         self.subsampling = _check_subsampling(subsampling, self.fmt)
         if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
             raise ValueError(f"workers must be an int >= 1, got {workers!r}")
-        self.workers = int(workers)
+        self.workers: int = int(workers)
 
     def roundtrip(self, x: Tensor) -> tuple[Tensor, list[int]]:
         """Decoded images and compressed sizes in bytes, see :func:`codec_roundtrip`."""

@@ -123,10 +123,12 @@ def check_quality(quality: Any, codec: str | Codec | None = None, *, integer: bo
     """
     rng = get_codec(codec).quality_range if codec is not None else None
     lo, hi = rng or QUALITY_RANGE
-    if isinstance(quality, bool) or not isinstance(quality, numbers.Integral if integer else numbers.Real):
+    kind: Any = numbers.Integral if integer else numbers.Real
+    if isinstance(quality, bool) or not isinstance(quality, kind):
         if integer:
             raise ValueError(f"quality must be an integer in {lo}..{hi}, got {quality!r}")
         raise TypeError(f"quality must be a number, got {type(quality).__name__}")
-    if not lo <= quality <= hi:  # also false for NaN
+    value = int(quality) if integer else float(quality)
+    if not lo <= value <= hi:  # also false for NaN
         raise ValueError(f"quality {quality} out of range {lo}..{hi}")
-    return int(quality) if integer else float(quality)
+    return value

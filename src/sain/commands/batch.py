@@ -50,7 +50,9 @@ def plan_outputs(inputs: Sequence[Path], outdir: PathLike, suffix: str,
     """Pair inputs with ``outdir/<stem>.<suffix>``; refuse existing files (unless ``force``)
     and two inputs with the same output, before any work is done."""
     outdir = Path(outdir)
-    jobs, failures, seen = [], [], {}
+    jobs: list[tuple[Path, Path]] = []
+    failures: list[Failure] = []
+    seen: dict[Path, Path] = {}
     for src in inputs:
         dst = outdir / f"{src.stem}.{suffix}"
         if dst in seen:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 DESCRIPTION = """List the models of the zoo: scale, codec it was trained for, size of the weight
 file, measured quality (from the weight file's "eval" metadata) and whether the weights
@@ -36,7 +37,7 @@ def eval_summary(ev: object, limit: int = 3) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..zoo import DEFAULT_MODEL, list_models, model_info
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in list_models():
         info = model_info(e)
         rows.append({"name": e.name, "arch": e.arch, "scale": e.scale, "codec": e.codec,

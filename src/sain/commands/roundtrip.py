@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .common import add_codec, add_common, check_format, finish, show_progress
 
@@ -36,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     model = get_model(args.model)
     inputs = expand_inputs(args.photos)
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    jobs, failures, seen = [], [], set()
+    jobs: list[tuple[Path, None]] = []
+    failures: list[Failure] = []
+    seen: set[Path] = set()
     for src in inputs:  # refuse existing outputs before any work
         outs = roundtrip_outputs(src, args.output_dir, args.format)
         clash = [p for p in outs.values() if p in seen or (p.exists() and not args.force)]

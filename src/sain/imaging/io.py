@@ -21,7 +21,6 @@ interrupted or failed write never leaves a partial file behind.
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 from typing import Any
 
