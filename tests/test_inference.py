@@ -1,6 +1,7 @@
 """The fast inference path: the dense block without autograd (weights prepared once),
 layout-keeping concatenation, the downscale's skipped subnets, bf16 restoring within
 0.02 dB of fp32, the allocator setting."""
+
 from __future__ import annotations
 
 import pytest

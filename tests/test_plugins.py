@@ -1,10 +1,10 @@
 """The plug-in contract: an architecture defined in this file alone is built, saved, loaded,
 tiled and trained through ``sain train`` with no edit anywhere else; unknown names fail
 with one line naming the known ones; conditioned couplings stay exactly invertible."""
+
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,12 +15,21 @@ from torch import Tensor, nn
 import sain
 from sain import cli, tiling
 from sain.checkpoint import CheckpointError, load_checkpoint, save_weights
-from sain.models import (ArchitectureError, EnhancedInvBlock, HaarDownsampling, InvBlock, RescalingModel,
-                         build_model, get_arch, list_archs, register)
+from sain.models import (
+    ArchitectureError,
+    EnhancedInvBlock,
+    HaarDownsampling,
+    InvBlock,
+    RescalingModel,
+    build_model,
+    get_arch,
+    list_archs,
+    register,
+)
 from sain.models.receptive import chain_radius
 from sain.models.registry import unregister
 from sain.train import ConfigError, Objective, load_config
-from sain.train.objective import get_objective, register_objective
+from sain.train.objective import get_objective
 
 
 # -- a toy architecture, defined here and nowhere else ------------------------------------
@@ -181,12 +190,19 @@ def test_model_config_is_typed_by_the_architecture(toy_arch):
 def test_unknown_architecture_in_a_weight_file_is_one_line(tmp_path):
     path = save_weights(sain.IRN(2, blocks_per_level=1), tmp_path / "w.safetensors")
     from safetensors.torch import load_file, save_file
-    save_file(load_file(path), str(tmp_path / "x.safetensors"),
-              metadata={"arch": "mystery", "config": "{}", "format": "sain-weights-v1"})
+
+    save_file(
+        load_file(path),
+        str(tmp_path / "x.safetensors"),
+        metadata={"arch": "mystery", "config": "{}", "format": "sain-weights-v1"},
+    )
     with pytest.raises(CheckpointError, match=r"unknown architecture 'mystery' \(known: sain, irn"):
         load_checkpoint(tmp_path / "x.safetensors")
-    save_file(load_file(path), str(tmp_path / "y.safetensors"),
-              metadata={"arch": "irn", "config": '{"scale": 2, "blocks_per_level": 1}', "format": "sain-weights-v9"})
+    save_file(
+        load_file(path),
+        str(tmp_path / "y.safetensors"),
+        metadata={"arch": "irn", "config": '{"scale": 2, "blocks_per_level": 1}', "format": "sain-weights-v9"},
+    )
     with pytest.raises(CheckpointError, match="unsupported weight format 'sain-weights-v9'"):
         load_checkpoint(tmp_path / "y.safetensors")
 
@@ -220,3 +236,43 @@ def test_conditioned_coupling_is_invertible_and_depends_on_the_condition(block):
         op(x)
     with pytest.raises(ValueError, match="takes no condition"):
         block(12)(x, cond=c1)
+
+
+def test_run_init_starts_a_fresh_run_from_trained_weights(tmp_path):
+    """``run.init``: same architecture as it is; SAIN-QF from a plain SAIN (identity FiLM)."""
+    rng = np.random.default_rng(1)
+    (tmp_path / "train").mkdir()
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "train" / f"{i}.png")
+    src = sain.SAIN(2, e_blocks=1, v_blocks=1)
+    with torch.no_grad():
+        for p in src.parameters():
+            p.normal_(0, 0.02)
+    weights = save_weights(src, tmp_path / "src.safetensors")
+    common = f"""
+[data]
+train = {json.dumps(str(tmp_path / "train"))}
+val_holdout = 1
+val_crop = 32
+patch = 16
+batch = 2
+workers = 0
+[optim]
+iters = 1
+lr = 1e-30
+weight_decay = 0.0
+[run]
+threads = 1
+amp = "none"
+init = {json.dumps(str(weights))}
+"""
+    for arch in ("sain", "sain-qf"):
+        config = tmp_path / f"{arch}.toml"
+        config.write_text(f'[model]\narch = "{arch}"\nscale = 2\ne_blocks = 1\nv_blocks = 1\n' + common)
+        out = tmp_path / f"run_{arch}"
+        assert cli.main(["train", str(config), "--out", str(out), "--no-progress"]) == 0
+        trained = load_checkpoint(out / "model.safetensors").state_dict()
+        for k, v in src.state_dict().items():
+            assert torch.allclose(trained[k], v, atol=1e-6), k
+    config.write_text(config.read_text().replace('"sain-qf"', '"irn"').replace("e_blocks = 1\nv_blocks = 1\n", ""))
+    assert cli.main(["train", str(config), "--out", str(tmp_path / "run_irn"), "--no-progress"]) == 2

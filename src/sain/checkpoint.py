@@ -10,12 +10,14 @@ Two kinds of file are read by :func:`load_checkpoint`:
 
 Loading never executes pickled code (``torch.load(weights_only=True)`` or safetensors).
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -28,8 +30,17 @@ from .models import build_model as _build_model
 #: The ``format`` tag of the project's weight files; a file with another tag is refused.
 WEIGHTS_FORMAT = "sain-weights-v1"
 
-__all__ = ["WEIGHTS_FORMAT", "CheckpointError", "build_model", "infer_reference_config", "load_checkpoint",
-           "load_state_dict_file", "model_from_state_dict", "read_metadata", "save_weights"]
+__all__ = [
+    "WEIGHTS_FORMAT",
+    "CheckpointError",
+    "build_model",
+    "infer_reference_config",
+    "load_checkpoint",
+    "load_state_dict_file",
+    "model_from_state_dict",
+    "read_metadata",
+    "save_weights",
+]
 
 
 def build_model(arch: str, **config: Any) -> RescalingModel:
@@ -68,6 +79,7 @@ def load_state_dict_file(path: str | os.PathLike) -> tuple[dict[str, Tensor], di
     if is_st:
         try:
             from safetensors import safe_open
+
             tensors: dict[str, Tensor] = {}
             with safe_open(str(p), framework="pt") as f:
                 meta = dict(f.metadata() or {})
@@ -90,8 +102,9 @@ def load_state_dict_file(path: str | os.PathLike) -> tuple[dict[str, Tensor], di
     return _strip(obj), {}
 
 
-def model_from_state_dict(sd: Mapping[str, Tensor], meta: Mapping[str, str] | None = None,
-                          source: str = "checkpoint") -> RescalingModel:
+def model_from_state_dict(
+    sd: Mapping[str, Tensor], meta: Mapping[str, str] | None = None, source: str = "checkpoint"
+) -> RescalingModel:
     """Build the model described by ``meta`` (or inferred from ``sd``) and load ``sd`` strictly."""
     meta = dict(meta or {})
     fmt = meta.get("format")

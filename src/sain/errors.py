@@ -1,4 +1,5 @@
 """Exceptions shared across the package (each a ``ValueError`` with a one-line message)."""
+
 from __future__ import annotations
 
 __all__ = ["CheckpointError"]

@@ -3,14 +3,14 @@
 Training: ``run.amp`` (:func:`resolve_amp`). Inference: ``precision`` / ``--precision``
 ``auto|fp32|bf16|fp16`` (:func:`resolve_precision`, :func:`inference_autocast`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 
-__all__ = ["PRECISIONS", "check_precision", "cpu_has_bf16", "inference_autocast", "resolve_amp",
-           "resolve_precision"]
+__all__ = ["PRECISIONS", "check_precision", "cpu_has_bf16", "inference_autocast", "resolve_amp", "resolve_precision"]
 
 
 def cpu_has_bf16() -> bool:

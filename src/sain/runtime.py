@@ -12,6 +12,7 @@ peak memory is unchanged (freed blocks are reused, not added to); the memory is 
 when the process ends. It does nothing on other C libraries or when
 ``SAIN_KEEP_MALLOC=1`` is set.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -21,6 +21,7 @@ tile; :func:`sample_latent` asks the model for it in chunks, bit-identical to
 sampler's per-element temporaries (about 25 floats per latent element) for the whole
 image at once.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -78,8 +79,7 @@ def _check_tiling(name: str, value: int, scale: int, minimum: int) -> int:
 
 
 @torch.no_grad()
-def tiled_downscale(model: RescalingModel, hr: Tensor, tile: int = 1024,
-                    overlap: int | None = None) -> Tensor:
+def tiled_downscale(model: RescalingModel, hr: Tensor, tile: int = 1024, overlap: int | None = None) -> Tensor:
     """``model.downscale`` computed tile by tile.
 
     Args:
@@ -110,14 +110,16 @@ def tiled_downscale(model: RescalingModel, hr: Tensor, tile: int = 1024,
             piece = hr[:, :, ty0:ty1, tx0:tx1].to(p.device, p.dtype).contiguous(memory_format=torch.channels_last)
             lr = model.downscale(piece).float().cpu()
             oy, ox = (y0 - ty0) // s, (x0 - tx0) // s
-            out[:, :, y0 // s:y1 // s, x0 // s:x1 // s] = lr[:, :, oy:oy + (y1 - y0) // s,
-                                                             ox:ox + (x1 - x0) // s]
+            out[:, :, y0 // s : y1 // s, x0 // s : x1 // s] = lr[
+                :, :, oy : oy + (y1 - y0) // s, ox : ox + (x1 - x0) // s
+            ]
     return out
 
 
 @torch.no_grad()
-def sample_latent(model: RescalingModel, lr: Tensor, seed: int | None = 0,
-                  generator: torch.Generator | None = None) -> Tensor:
+def sample_latent(
+    model: RescalingModel, lr: Tensor, seed: int | None = 0, generator: torch.Generator | None = None
+) -> Tensor:
     """The latent z for upscaling ``lr``, as ``model.sample_latent(lr, generator)`` draws it.
 
     Asks the model for the sample in chunks of :data:`_CHUNK` elements (SAIN's Gaussian
@@ -137,8 +139,15 @@ def sample_latent(model: RescalingModel, lr: Tensor, seed: int | None = 0,
 
 
 @torch.no_grad()
-def tiled_upscale(model: RescalingModel, lr: Tensor, tile: int = 512, overlap: int | None = None,
-                  seed: int | None = 0, z: Tensor | None = None, precision: str = "fp32") -> Tensor:
+def tiled_upscale(
+    model: RescalingModel,
+    lr: Tensor,
+    tile: int = 512,
+    overlap: int | None = None,
+    seed: int | None = 0,
+    z: Tensor | None = None,
+    precision: str = "fp32",
+) -> Tensor:
     """``model.upscale`` computed tile by tile, with one latent for the whole image.
 
     Args:
@@ -173,11 +182,13 @@ def tiled_upscale(model: RescalingModel, lr: Tensor, tile: int = 512, overlap: i
         for x0, x1 in _spans(w, tile):
             ty0, tx0 = max(0, y0 - overlap), max(0, x0 - overlap)
             ty1, tx1 = min(h, y1 + overlap), min(w, x1 + overlap)
-            y = cat_channels(lr[:, :, ty0:ty1, tx0:tx1].to(p.device, p.dtype),
-                             z[:, :, ty0:ty1, tx0:tx1].to(p.device, p.dtype),
-                             memory_format=torch.channels_last)
+            y = cat_channels(
+                lr[:, :, ty0:ty1, tx0:tx1].to(p.device, p.dtype),
+                z[:, :, ty0:ty1, tx0:tx1].to(p.device, p.dtype),
+                memory_format=torch.channels_last,
+            )
             with inference_autocast(precision, p.device):
                 hr = model.inverse(y)[0].float().cpu()
             oy, ox = (y0 - ty0) * s, (x0 - tx0) * s
-            out[:, :, y0 * s:y1 * s, x0 * s:x1 * s] = hr[:, :, oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
+            out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = hr[:, :, oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s]
     return out

@@ -4,6 +4,7 @@ Architectures are plug-ins: each model class registers itself by name with
 :func:`register`, and everything that turns a name into a network (checkpoints, training
 configs, the trainer, the zoo) looks it up with :func:`get_arch` / :func:`build_model`.
 """
+
 from .base import RescalingModel
 from .coupling import EnhancedInvBlock, InvBlock
 from .gmm import GaussianMixture
@@ -13,6 +14,19 @@ from .registry import ArchitectureError, build_model, get_arch, infer_arch, list
 from .sain import SAIN
 from .subnet import DenseBlock
 
-__all__ = ["RescalingModel", "SAIN", "IRN", "HaarDownsampling", "InvBlock", "EnhancedInvBlock",
-           "DenseBlock", "GaussianMixture", "ArchitectureError", "register", "get_arch", "list_archs",
-           "build_model", "infer_arch"]
+__all__ = [
+    "RescalingModel",
+    "SAIN",
+    "IRN",
+    "HaarDownsampling",
+    "InvBlock",
+    "EnhancedInvBlock",
+    "DenseBlock",
+    "GaussianMixture",
+    "ArchitectureError",
+    "register",
+    "get_arch",
+    "list_archs",
+    "build_model",
+    "infer_arch",
+]

@@ -26,6 +26,7 @@ A subclass is an architecture plug-in (see CONTRIBUTING.md): registered by name 
 * the name of its training objective (``objective``, a key of
   :func:`sain.train.objective.register_objective`).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -56,11 +57,10 @@ def cat_channels(*parts: Tensor, memory_format: torch.memory_format | None = Non
     for p in parts[1:]:
         dtype = torch.promote_types(dtype, p.dtype)
     n, _, h, w = ref.shape
-    out = torch.empty((n, sum(p.shape[1] for p in parts), h, w), dtype=dtype, device=ref.device,
-                      memory_format=fmt)
+    out = torch.empty((n, sum(p.shape[1] for p in parts), h, w), dtype=dtype, device=ref.device, memory_format=fmt)
     c = 0
     for p in parts:
-        out[:, c:c + p.shape[1]] = p
+        out[:, c : c + p.shape[1]] = p
         c += p.shape[1]
     return out
 
@@ -98,9 +98,22 @@ class RescalingModel(nn.Module):
         known = cls.config_fields()
         unknown = sorted(set(config) - set(known))
         if unknown:
-            raise CheckpointError(f"{cls.arch or cls.__name__}: unknown option {unknown[0]!r} "
-                                  f"(known: {', '.join(known)})")
+            raise CheckpointError(
+                f"{cls.arch or cls.__name__}: unknown option {unknown[0]!r} (known: {', '.join(known)})"
+            )
         return cls(**config)
+
+    @classmethod
+    def from_pretrained(cls, source: RescalingModel, config: Mapping[str, Any]) -> RescalingModel:
+        """A model of this class and ``config`` initialised from a trained ``source`` (the
+        ``run.init`` of a training config). The default takes a model of the same class and
+        configuration as it is; a class that can start from another one (SAIN-QF from SAIN)
+        overrides this."""
+        model = cls.from_config(config)
+        if type(source) is not cls or source.config() != model.config():
+            raise CheckpointError(f"cannot initialise {cls.arch} {dict(config)} from {source.arch} {source.config()}")
+        model.load_state_dict(source.state_dict())
+        return model
 
     # -- checkpoints ---------------------------------------------------------------
     @classmethod
@@ -122,8 +135,9 @@ class RescalingModel(nn.Module):
         return {k: v for k, v in sd.items() if not k.endswith("haar_weights")}
 
     @classmethod
-    def from_state_dict(cls, sd: Mapping[str, Tensor], config: Mapping[str, Any] | None = None,
-                        source: str = "checkpoint") -> RescalingModel:
+    def from_state_dict(
+        cls, sd: Mapping[str, Tensor], config: Mapping[str, Any] | None = None, source: str = "checkpoint"
+    ) -> RescalingModel:
         """Build the model (``config``, or the one inferred from a reference ``sd``) and load
         ``sd`` strictly: every key present with its shape, nothing extra. Eval mode."""
         if config is None:
@@ -144,8 +158,7 @@ class RescalingModel(nn.Module):
                 parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
             if unexpected:
                 parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-            raise CheckpointError(f"{source}: weights do not match {model.arch} {dict(config)}: "
-                                  + ", ".join(parts))
+            raise CheckpointError(f"{source}: weights do not match {model.arch} {dict(config)}: " + ", ".join(parts))
         for k, v in expected.items():
             if sd[k].shape != v.shape:
                 raise CheckpointError(f"{source}: {k} has shape {tuple(sd[k].shape)}, expected {tuple(v.shape)}")
@@ -159,8 +172,7 @@ class RescalingModel(nn.Module):
         if x.shape[1] != 3:
             raise ValueError(f"expected 3 (RGB) channels, got {x.shape[1]}")
         if x.shape[2] % self.scale or x.shape[3] % self.scale:
-            raise ValueError(
-                f"image size {x.shape[2]}x{x.shape[3]} is not a multiple of the scale {self.scale}")
+            raise ValueError(f"image size {x.shape[2]}x{x.shape[3]} is not a multiple of the scale {self.scale}")
 
     def _check_y(self, y: Tensor) -> None:
         c = 3 * self.scale * self.scale
@@ -174,8 +186,7 @@ class RescalingModel(nn.Module):
             raise ValueError(f"expected a (N, 3, h, w) LR tensor, got shape {tuple(getattr(lr, 'shape', ()))}")
 
     # -- inference interface --------------------------------------------------------
-    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None,
-                      chunk: int | None = None) -> Tensor:
+    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None, chunk: int | None = None) -> Tensor:
         """A latent ``z`` (N, 3*(s^2-1), h, w) for upscaling ``lr`` (same dtype and device).
 
         ``chunk`` (elements per draw, a multiple of 16) asks for the same sample drawn in
@@ -193,6 +204,7 @@ class RescalingModel(nn.Module):
         """The forward output ``y`` as ``(y[:, :3], z)``: the LR part and the latent part,
         with a gradient that keeps ``y``'s memory format."""
         from .coupling import split_channels
+
         return split_channels(y, 3)
 
     def downscale(self, hr: Tensor) -> Tensor:

@@ -22,6 +22,7 @@ them as ``subnet(x, cond)`` with a condition ``cond`` (N, cond_dim) given to ``f
 (e.g. an embedding of the codec quality). The condition is an input of every subnet, not
 a transformed variable, so a conditioned coupling is exactly invertible for each ``cond``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -68,8 +69,14 @@ def split_channels(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
 class InvBlock(nn.Module):
     """Vanilla affine coupling ``(N, C, h, w) <-> (N, C, h, w)``; ``forward`` returns ``(out, logdet)``."""
 
-    def __init__(self, channels: int, split: int = 3, clamp: float = 1.0,
-                 subnet_constructor: SubnetConstructor | None = None, cond_dim: int = 0):
+    def __init__(
+        self,
+        channels: int,
+        split: int = 3,
+        clamp: float = 1.0,
+        subnet_constructor: SubnetConstructor | None = None,
+        cond_dim: int = 0,
+    ):
         super().__init__()
         if not 0 < split < channels:
             raise ValueError(f"split must be in (0, {channels}), got {split}")
@@ -121,8 +128,14 @@ class EnhancedInvBlock(InvBlock):
     the recovered high-quality LR ``y1 + F(x2)``.
     """
 
-    def __init__(self, channels: int, split: int = 3, clamp: float = 1.0,
-                 subnet_constructor: SubnetConstructor | None = None, cond_dim: int = 0):
+    def __init__(
+        self,
+        channels: int,
+        split: int = 3,
+        clamp: float = 1.0,
+        subnet_constructor: SubnetConstructor | None = None,
+        cond_dim: int = 0,
+    ):
         super().__init__(channels, split, clamp, subnet_constructor, cond_dim)
         self.E = self._subnet(channels - split, split)
 
@@ -133,8 +146,12 @@ class EnhancedInvBlock(InvBlock):
         a, b = split_channels(x, self.split)
         return a + self._run(self.E, b, cond)
 
-    def forward(self, x: Tensor, rev: bool = False,  # type: ignore[override]
-                cond: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self,
+        x: Tensor,
+        rev: bool = False,  # type: ignore[override]
+        cond: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
         self._check(x, cond)
         a, b = split_channels(x, self.split)
         if not rev:

@@ -19,6 +19,7 @@ The invertible pair of this model is U-IRN's: ``model(x)`` returns ``(y_U, LR_D)
 ``u_irn.operations.{n}`` (each an :class:`~sain.models.IRN`); the paper publishes no
 reference checkpoint of this baseline, so there is no reference layout to read.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -96,7 +97,6 @@ class DualIRN(RescalingModel):
         self._check_hr(hr)
         return self.d_irn(hr)[1]
 
-    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None,
-                      chunk: int | None = None) -> Tensor:
+    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None, chunk: int | None = None) -> Tensor:
         """A standard-normal z, (N, 3*(s^2-1), h, w), drawn as :meth:`IRN.sample_latent` does."""
         return self.u_irn.sample_latent(lr, generator, chunk)

@@ -7,6 +7,7 @@ element picks a component with a hard Gumbel-softmax over the logits (straight-t
 gradient to the logits) and takes ``mu_k + sigma_k * eps`` with
 ``sigma = exp(0.5 * clamp(logvar, -20, 20))``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,13 @@ class GaussianMixture(nn.Module):
     def sigmas(self) -> Tensor:
         return torch.exp(0.5 * self.gmm_para[2].clamp(-20, 20))
 
-    def sample(self, shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None = None,
-               dtype: torch.dtype | None = None, device: torch.device | None = None) -> Tensor:
+    def sample(
+        self,
+        shape: tuple[int, ...] | torch.Size,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | None = None,
+    ) -> Tensor:
         """Draw a tensor of ``shape`` from the mixture (differentiable wrt ``gmm_para``).
 
         Random numbers are drawn in float32 on ``generator``'s device (CPU by default) so
@@ -58,8 +64,9 @@ class GaussianMixture(nn.Module):
         return (mu + sigma * eps.float()).reshape(shape).to(dtype)
 
     @torch.no_grad()
-    def sample_chunked(self, shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None = None,
-                       chunk: int = 1 << 20) -> Tensor:
+    def sample_chunked(
+        self, shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None = None, chunk: int = 1 << 20
+    ) -> Tensor:
         """:meth:`sample` drawn ``chunk`` elements at a time, float32 on the CPU, no gradient.
 
         Same random stream and arithmetic as one :meth:`sample` call with the same CPU

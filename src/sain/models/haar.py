@@ -18,6 +18,7 @@ off the diagonal, so the same sums), which keeps the tensor's memory format
 runs in its input's dtype, also under autocast: the trunk of the network stays in the
 precision of the image.
 """
+
 from __future__ import annotations
 
 import math

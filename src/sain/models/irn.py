@@ -6,6 +6,7 @@
 The upscaling latent is z ~ N(0, I). Module names match the reference checkpoints
 (``operations.{n}`` in network order).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -84,8 +85,7 @@ class IRN(RescalingModel):
         lr = y[:, :3]
         return (out, lr, logdet) if return_logdet else (out, lr)
 
-    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None,
-                      chunk: int | None = None) -> Tensor:
+    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None, chunk: int | None = None) -> Tensor:
         """A standard-normal z, (N, 3*(s^2-1), h, w); drawn in float32 on the generator's device
         (one draw: its temporaries are the sample itself, so ``chunk`` changes nothing)."""
         self._check_lr(lr)

@@ -7,6 +7,7 @@ radius of the 3-channel part ``r1`` and of the high-frequency part ``r2``; a sub
 its radius times the size of a pixel at its level (2 HR pixels after one Haar step, 4
 after two); Haar steps mix the two parts.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -53,7 +54,7 @@ def chain_radius(ops: Sequence[nn.Module], direction: str, scale: int, sends_enh
             if isinstance(op, EnhancedInvBlock):  # LR = x1 + E(x2); y1 = LR - F(x2)
                 lr_radius = max(r1, r2 + subnet_radius(op.E) * unit)
                 r1 = max(lr_radius, r2 + d)
-            else:                                  # y1 = x1 + F(x2)
+            else:  # y1 = x1 + F(x2)
                 r1 = max(r1, r2 + d)
             r2 = max(r2, r1 + max(subnet_radius(op.G), subnet_radius(op.H)) * unit)
         return lr_radius if sends_enhanced_lr else r1

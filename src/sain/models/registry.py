@@ -9,6 +9,7 @@ training configs, the trainer, the zoo), so a new architecture is one new module
 the package is imported on the first lookup, so the new one registers itself). An unknown
 name is an :class:`ArchitectureError` naming the known ones, never a fallback.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -51,6 +52,7 @@ def register(name: str) -> Callable[[M], M]:
         cls.arch = name
         _ARCHS[name] = cls
         return cls
+
     return deco
 
 
@@ -70,6 +72,7 @@ def _discover() -> None:
     import pkgutil
 
     from .. import models
+
     for info in pkgutil.iter_modules(models.__path__):
         importlib.import_module(f"{models.__name__}.{info.name}")
 

@@ -9,6 +9,7 @@ Defaults from the paper: x2 = 5 E-blocks + 3 V-blocks (2,015,437 parameters), x4
 6 (6,493,763). Module names match the reference checkpoints (``haar_operations``,
 ``down_operations``, ``comp_operations``, ``gmm``).
 """
+
 from __future__ import annotations
 
 import re
@@ -57,8 +58,9 @@ class SAIN(RescalingModel):
 
     objective = "sain"
 
-    def __init__(self, scale: int = 2, e_blocks: int | None = None, v_blocks: int | None = None,
-                 gmm_components: int = 5):
+    def __init__(
+        self, scale: int = 2, e_blocks: int | None = None, v_blocks: int | None = None, gmm_components: int = 5
+    ):
         super().__init__(scale)
         de, dv = DEFAULT_BLOCKS[scale]
         self.e_blocks = de if e_blocks is None else int(e_blocks)
@@ -78,19 +80,27 @@ class SAIN(RescalingModel):
         self.gmm = GaussianMixture(gmm_components)
 
     def config(self) -> dict[str, Any]:
-        return {"scale": self.scale, "e_blocks": self.e_blocks, "v_blocks": self.v_blocks,
-                "gmm_components": self.gmm_components}
+        return {
+            "scale": self.scale,
+            "e_blocks": self.e_blocks,
+            "v_blocks": self.v_blocks,
+            "gmm_components": self.gmm_components,
+        }
 
     @classmethod
     def infer_config(cls, sd: Mapping[str, Tensor]) -> dict[str, Any] | None:
-        if not any(k.startswith("down_operations.") for k in sd):
-            return None
+        if not any(k.startswith("down_operations.") for k in sd) or any(k.startswith("quality_embedding.") for k in sd):
+            return None  # (a SAIN-QF state dict has the embedding too)
         w = sd.get("down_operations.0.F.conv1.weight")
         if w is None:
             raise CheckpointError("SAIN checkpoint lacks down_operations.0.F.conv1.weight")
         k = sd["gmm.gmm_para"].shape[1] if "gmm.gmm_para" in sd else 5
-        return {"scale": scale_of_width(w.shape[1] + 3), "e_blocks": count_blocks(sd, "down_operations"),
-                "v_blocks": count_blocks(sd, "comp_operations"), "gmm_components": int(k)}
+        return {
+            "scale": scale_of_width(w.shape[1] + 3),
+            "e_blocks": count_blocks(sd, "down_operations"),
+            "v_blocks": count_blocks(sd, "comp_operations"),
+            "gmm_components": int(k),
+        }
 
     def receptive_radius(self, direction: str) -> int:
         ops = [*self.haar_operations, *self.down_operations, *self.comp_operations]
@@ -145,8 +155,7 @@ class SAIN(RescalingModel):
             logdet = logdet + ld
         return (out, lr, logdet) if return_logdet else (out, lr)
 
-    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None,
-                      chunk: int | None = None) -> Tensor:
+    def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None, chunk: int | None = None) -> Tensor:
         """A GMM sample for z, (N, 3*(s^2-1), h, w), same dtype/device as ``lr``.
 
         With ``chunk`` and a CPU (or no) generator the same sample is drawn in pieces

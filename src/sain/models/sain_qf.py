@@ -72,7 +72,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import cat_channels
+from .base import RescalingModel, cat_channels
 from .coupling import InvBlock
 from .registry import register
 from .sain import SAIN, count_blocks, scale_of_width
@@ -241,6 +241,13 @@ class SAINQF(SAIN):
         if new or unexpected:
             raise ValueError(f"SAIN weights do not map onto SAIN-QF: missing {new[:1]}, unexpected {unexpected[:1]}")
         return model.train(sain_model.training)
+
+    @classmethod
+    def from_pretrained(cls, source: RescalingModel, config: Mapping[str, Any]) -> SAINQF:
+        """``run.init``: a SAIN-QF from a plain SAIN (:meth:`from_sain`) or from a SAIN-QF."""
+        if type(source) is SAIN:
+            return cls.from_sain(source, **{k: v for k, v in config.items() if k not in source.config()})
+        return super().from_pretrained(source, config)  # type: ignore[return-value]
 
     # -- quality -------------------------------------------------------------------
     @staticmethod

@@ -26,6 +26,7 @@ float rounding; tests/test_models.py checks both in float64). Under autocast the
 computes in the autocast dtype, as ``nn.Conv2d`` would. :meth:`DenseBlock.forward_concat`
 is the straightforward reference form.
 """
+
 from __future__ import annotations
 
 import torch
@@ -52,8 +53,7 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     return x.dtype
 
 
-def stack_weights(weights, biases, c_in: int, growth: int, dtype: torch.dtype
-                  ) -> tuple[list[Tensor], Tensor]:
+def stack_weights(weights, biases, c_in: int, growth: int, dtype: torch.dtype) -> tuple[list[Tensor], Tensor]:
     """The stacked weights of the fused form: stack ``j`` convolves feature ``f_j`` (``f_0 = x``)
     for every layer ``k >= j`` that reads it; all five biases go with the first stack."""
     weights = [w.to(dtype) for w in weights]
@@ -61,13 +61,13 @@ def stack_weights(weights, biases, c_in: int, growth: int, dtype: torch.dtype
     for j in range(5):  # rows: the layers k >= j; columns: the input channels of f_j
         lo = 0 if j == 0 else c_in + (j - 1) * growth
         hi = c_in if j == 0 else lo + growth
-        stacks.append(torch.cat([weights[k][:, lo:hi] for k in range(j, 5)], 0)
-                      if j < 4 else weights[4][:, lo:hi])
+        stacks.append(torch.cat([weights[k][:, lo:hi] for k in range(j, 5)], 0) if j < 4 else weights[4][:, lo:hi])
     return stacks, torch.cat(list(biases)).to(dtype)
 
 
-def _fused_forward(x: Tensor, stacks: list[Tensor], bias: Tensor, growth: int, dtype: torch.dtype,
-                   keep: bool) -> tuple[Tensor, list[Tensor], Tensor]:
+def _fused_forward(
+    x: Tensor, stacks: list[Tensor], bias: Tensor, growth: int, dtype: torch.dtype, keep: bool
+) -> tuple[Tensor, list[Tensor], Tensor]:
     """``(xs, feats, out)`` of the fused dense block; ``feats`` only when ``keep`` (for backward)."""
     fmt = memory_format_of(x)
     with torch.autocast(x.device.type, enabled=False):
@@ -78,12 +78,12 @@ def _fused_forward(x: Tensor, stacks: list[Tensor], bias: Tensor, growth: int, d
         for j in range(1, 5):
             # the activation straight into a dense tensor of the kept layout (one pass, no copy)
             f = torch.empty((n, growth, h, w), dtype=acc.dtype, device=acc.device, memory_format=fmt)
-            torch._C._nn.leaky_relu(acc[:, (j - 1) * growth:j * growth], SLOPE, out=f)
+            torch._C._nn.leaky_relu(acc[:, (j - 1) * growth : j * growth], SLOPE, out=f)
             if keep:
                 feats.append(f)
-            acc[:, j * growth:] += F.conv2d(f, stacks[j], padding=1)
+            acc[:, j * growth :] += F.conv2d(f, stacks[j], padding=1)
             del f
-        out = acc[:, 4 * growth:].contiguous(memory_format=fmt)
+        out = acc[:, 4 * growth :].contiguous(memory_format=fmt)
     return xs, feats, out
 
 
@@ -119,29 +119,32 @@ class _FusedDenseBlock(torch.autograd.Function):
         n, _, h, w = g_out.shape
         c_out = g_out.shape[1]
         with torch.autocast(g_out.device.type, enabled=False):
-            grad = torch.empty((n, 4 * growth + c_out, h, w), dtype=dtype, device=g_out.device,
-                               memory_format=fmt)
+            grad = torch.empty((n, 4 * growth + c_out, h, w), dtype=dtype, device=g_out.device, memory_format=fmt)
             g_out = g_out.to(dtype).contiguous(memory_format=fmt)
-            grad[:, 4 * growth:] = g_out
+            grad[:, 4 * growth :] = g_out
             g_stacks: list[Tensor | None] = [None] * 5
             for j in range(4, -1, -1):
-                gj = g_out if j == 4 else grad[:, j * growth:].contiguous(memory_format=fmt)
+                gj = g_out if j == 4 else grad[:, j * growth :].contiguous(memory_format=fmt)
                 mask = [need_x if j == 0 else True, need_w, j == 0 and need_b]
                 bias_sizes = [gj.shape[1]] if j == 0 else None
                 gi, gw, gb = torch.ops.aten.convolution_backward(
-                    gj, feats[j], stacks[j], bias_sizes, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask)
+                    gj, feats[j], stacks[j], bias_sizes, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask
+                )
                 g_stacks[j] = gw
                 if j > 0:  # through the LeakyReLU that made f_j, into layer j's pre-activation
                     # sign(f_j) == sign(pre-activation), so f_j serves as LeakyReLU's input
                     torch.ops.aten.leaky_relu_backward.grad_input(
-                        gi, feats[j], SLOPE, False, grad_input=grad[:, (j - 1) * growth:j * growth])
+                        gi, feats[j], SLOPE, False, grad_input=grad[:, (j - 1) * growth : j * growth]
+                    )
                 else:
                     g_x, g_bias = gi, gb
         grads_w: list[Tensor | None] = [None] * 5
         if need_w:
             for k in range(5):  # layer k's weight: rows (k - j) * growth... of stacks j <= k
-                parts = [g_stacks[j][(k - j) * growth:(k - j) * growth + (growth if k < 4 else c_out)]
-                         for j in range(k + 1)]
+                parts = [
+                    g_stacks[j][(k - j) * growth : (k - j) * growth + (growth if k < 4 else c_out)]
+                    for j in range(k + 1)
+                ]
                 grads_w[k] = torch.cat(parts, 1).to(ctx.param_dtypes[k])
         grads_b: list[Tensor | None] = [None] * 5
         if need_b:
@@ -198,8 +201,9 @@ class DenseBlock(nn.Module):
         cache = self.__dict__.get("_inference_cache")
         if cache is None or cache[0] != key:
             with torch.no_grad():
-                stacks, bias = stack_weights([c.weight for c in self._convs()], [c.bias for c in self._convs()],
-                                             self.c_in, self.growth, dtype)
+                stacks, bias = stack_weights(
+                    [c.weight for c in self._convs()], [c.bias for c in self._convs()], self.c_in, self.growth, dtype
+                )
                 stacks = [w.to(device) for w in stacks]
             cache = (key, stacks, bias.to(device))
             self.__dict__["_inference_cache"] = cache
@@ -216,8 +220,9 @@ class DenseBlock(nn.Module):
     def forward_fused(self, x: Tensor) -> Tensor:
         """Dense block without concatenations, with the hand-written backward."""
         convs = (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)
-        return _FusedDenseBlock.apply(x, *(c.weight for c in convs), *(c.bias for c in convs),
-                                      self.growth, _compute_dtype(x))
+        return _FusedDenseBlock.apply(
+            x, *(c.weight for c in convs), *(c.bias for c in convs), self.growth, _compute_dtype(x)
+        )
 
     def forward_concat(self, x: Tensor) -> Tensor:
         """The reference formulation with concatenations."""

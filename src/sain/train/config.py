@@ -8,6 +8,7 @@ the dataclasses below. Values can be overridden from the command line with
 ``--set section.key=value`` (parsed as TOML values, never ``eval``-ed).
 :func:`to_toml` / :func:`save_config` write a config that :func:`load_config` reads back.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -75,8 +76,7 @@ class ModelConfig:
                     self.options["scale"] = scale
             return
         if name not in self.options:
-            raise ConfigError(f"[model] unknown key {name!r} for arch {self.arch!r} "
-                              f"(known: {', '.join(self.keys())})")
+            raise ConfigError(f"[model] unknown key {name!r} for arch {self.arch!r} (known: {', '.join(self.keys())})")
         self.options[name] = value
 
     def __eq__(self, other: object) -> bool:
@@ -102,22 +102,22 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     train: str = "../shared/datasets/train"
-    val: str | None = None        # a folder; None: hold out `val_holdout` training images
+    val: str | None = None  # a folder; None: hold out `val_holdout` training images
     val_holdout: int = 10
-    val_crop: int = 256           # centre crop of validation images (0: whole image)
+    val_crop: int = 256  # centre crop of validation images (0: whole image)
     patch: int = 128
     batch: int = 16
     workers: int = 2
-    cache: bool = True            # keep decoded images in memory
+    cache: bool = True  # keep decoded images in memory
 
 
 @dataclass
 class LossConfig:
-    codec: str = "jpeg"           # real codec R for the targets: "jpeg" or "webp"
-    quality: int = 75             # QF of the real codec and the differentiable JPEG
+    codec: str = "jpeg"  # real codec R for the targets: "jpeg" or "webp"
+    quality: int = 75  # QF of the real codec and the differentiable JPEG
     lambda_fit: float | None = None  # weight of the LR terms; None: 4 (x2) or 16 (x4)
     lambda_rec: float = 1.0
-    lambda_latent: float = 1.0    # IRN: weight of the latent distribution term
+    lambda_latent: float = 1.0  # IRN: weight of the latent distribution term
 
 
 @dataclass
@@ -136,13 +136,14 @@ class OptimConfig:
 class RunConfig:
     seed: int = 10
     device: str = "cpu"
-    threads: int | None = None    # torch intra-op threads (None: torch's default)
-    amp: str = "auto"             # "auto" (bf16 on CPUs with AMX/AVX512-bf16, fp16 on CUDA), "bf16", "fp16", "none"
+    threads: int | None = None  # torch intra-op threads (None: torch's default)
+    amp: str = "auto"  # "auto" (bf16 on CPUs with AMX/AVX512-bf16, fp16 on CUDA), "bf16", "fp16", "none"
     channels_last: bool = True
     log_every: int = 10
     ckpt_every: int = 200
     val_every: int = 1000
     out: str = "runs/sain"
+    init: str | None = None  # start a fresh run from these weights (zoo name or file), e.g. "sain-x2-jpeg"
 
 
 @dataclass
@@ -157,16 +158,18 @@ class TrainConfig:
         out = {s: (self.model.to_dict() if s == "model" else asdict(getattr(self, s))) for s in SECTIONS}
         return out
 
-    def validate(self) -> "TrainConfig":
-        m, d, l, o, r = self.model, self.data, self.loss, self.optim, self.run
+    def validate(self) -> TrainConfig:
+        m, d, loss, o, r = self.model, self.data, self.loss, self.optim, self.run
         checks = [
             (m.scale in (2, 4), f"model.scale must be 2 or 4, got {m.scale!r}"),
-            (d.patch > 0 and d.patch % (2 * m.scale) == 0,
-             f"data.patch must be a positive multiple of {2 * m.scale}, got {d.patch}"),
+            (
+                d.patch > 0 and d.patch % (2 * m.scale) == 0,
+                f"data.patch must be a positive multiple of {2 * m.scale}, got {d.patch}",
+            ),
             (d.batch >= 1, f"data.batch must be >= 1, got {d.batch}"),
             (d.workers >= 0, "data.workers must be >= 0"),
-            (l.codec in ("jpeg", "webp"), f"loss.codec must be 'jpeg' or 'webp', got {l.codec!r}"),
-            (1 <= l.quality <= 100, f"loss.quality must be in 1..100, got {l.quality}"),
+            (loss.codec in ("jpeg", "webp"), f"loss.codec must be 'jpeg' or 'webp', got {loss.codec!r}"),
+            (1 <= loss.quality <= 100, f"loss.quality must be in 1..100, got {loss.quality}"),
             (o.lr > 0, "optim.lr must be > 0"),
             (o.iters >= 1, "optim.iters must be >= 1"),
             (r.amp in ("auto", "bf16", "fp16", "none"), f"run.amp must be auto|bf16|fp16|none, got {r.amp!r}"),
@@ -188,8 +191,7 @@ SECTIONS = {f.name: f.type for f in fields(TrainConfig)}
 
 
 def _section_class(name: str) -> type:
-    return {"model": ModelConfig, "data": DataConfig, "loss": LossConfig, "optim": OptimConfig,
-            "run": RunConfig}[name]
+    return {"model": ModelConfig, "data": DataConfig, "loss": LossConfig, "optim": OptimConfig, "run": RunConfig}[name]
 
 
 _TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool}
@@ -223,8 +225,9 @@ def _annotation(section: Any, key: str, where: str) -> str:
     """The declared type of ``key`` in a section object, or a one-line error for an unknown key."""
     if isinstance(section, ModelConfig):
         if key not in section.keys():
-            raise ConfigError(f"{where}: unknown key {key!r} for arch {section.arch!r} "
-                              f"(known: {', '.join(section.keys())})")
+            raise ConfigError(
+                f"{where}: unknown key {key!r} for arch {section.arch!r} (known: {', '.join(section.keys())})"
+            )
         return "str" if key == "arch" else section.annotation(key)
     names = {f.name: f for f in fields(section)}
     if key not in names:
@@ -237,8 +240,9 @@ def _coerce(section: Any, key: str, value: Any, where: str) -> Any:
     if expected is None:
         return value
     if expected is list:
-        if not isinstance(value, list) or (element is not None and any(
-                _coerce_scalar(element, v) is None for v in value)):
+        if not isinstance(value, list) or (
+            element is not None and any(_coerce_scalar(element, v) is None for v in value)
+        ):
             what = f"a list of {element.__name__}" if element else "a list"
             raise ConfigError(f"{where}: {key} must be {what}, got {value!r}")
         return [_coerce_scalar(element, v) for v in value] if element else value

@@ -24,6 +24,7 @@ unknown name is an error naming the known ones, never a fallback. SAIN's and IRN
 here; a new one goes in a module of its own under ``sain/train/losses/`` (imported on the
 first lookup).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -63,14 +64,15 @@ class ObjectiveSpec:
 _OBJECTIVES: dict[str, ObjectiveSpec] = {}
 
 
-def register_objective(name: str, codec_targets: bool = False, codec_worker: bool = False
-                       ) -> Callable[[Terms], Terms]:
+def register_objective(name: str, codec_targets: bool = False, codec_worker: bool = False) -> Callable[[Terms], Terms]:
     """Decorator: register ``terms(objective, batch) -> dict`` as the objective ``name``."""
+
     def deco(fn: Terms) -> Terms:
         if name in _OBJECTIVES and _OBJECTIVES[name].terms is not fn:
             raise ValueError(f"objective {name!r} is already registered")
         _OBJECTIVES[name] = ObjectiveSpec(name, fn, codec_targets, codec_worker)
         return fn
+
     return deco
 
 
@@ -88,6 +90,7 @@ def _discover() -> None:
     import pkgutil
 
     from . import losses
+
     for info in pkgutil.iter_modules(losses.__path__):
         importlib.import_module(f"{losses.__name__}.{info.name}")
 
@@ -112,8 +115,10 @@ def objective_of(model_or_class: RescalingModel | type[RescalingModel]) -> Objec
     name = model_or_class.objective
     arch = model_or_class.arch or getattr(model_or_class, "__name__", type(model_or_class).__name__)
     if not name:
-        raise ValueError(f"architecture {arch!r} names no training objective (set its class attribute "
-                         f"'objective'; known: {', '.join(_OBJECTIVES)})")
+        raise ValueError(
+            f"architecture {arch!r} names no training objective (set its class attribute "
+            f"'objective'; known: {', '.join(_OBJECTIVES)})"
+        )
     try:
         return get_objective(name)
     except ValueError as e:
@@ -144,9 +149,17 @@ class Objective(nn.Module):
     forward that uses every parameter (forward and inverse passes included).
     """
 
-    def __init__(self, model: RescalingModel, codec: str = "jpeg", quality: int = 75,
-                 lambda_fit: float = 4.0, lambda_rec: float = 1.0, lambda_latent: float = 1.0,
-                 amp: str = "none", channels_last: bool = False):
+    def __init__(
+        self,
+        model: RescalingModel,
+        codec: str = "jpeg",
+        quality: int = 75,
+        lambda_fit: float = 4.0,
+        lambda_rec: float = 1.0,
+        lambda_latent: float = 1.0,
+        amp: str = "none",
+        channels_last: bool = False,
+    ):
         super().__init__()
         self.model = model
         self.codec, self.quality = codec, quality
@@ -226,6 +239,5 @@ def irn_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         "latent": z.pow(2).sum() / z.shape[0],
         "rec": l1(x_hat, x),
     }
-    terms["loss"] = (obj.lambda_fit * terms["fit"] + obj.lambda_latent * terms["latent"]
-                     + obj.lambda_rec * terms["rec"])
+    terms["loss"] = obj.lambda_fit * terms["fit"] + obj.lambda_latent * terms["latent"] + obj.lambda_rec * terms["rec"]
     return terms

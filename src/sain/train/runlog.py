@@ -1,4 +1,5 @@
 """Rank 0's record of a training run: ``log.csv``, TensorBoard (if installed), the progress bar."""
+
 from __future__ import annotations
 
 import csv
@@ -21,12 +22,14 @@ class RunLog:
         self.header_written = not new
         try:
             from torch.utils.tensorboard import SummaryWriter
+
             self.tb: Any = SummaryWriter(str(out / "tb"))
         except Exception:  # noqa: BLE001 - TensorBoard is optional
             self.tb = None
         self.bar = None
         if progress:
             from tqdm import tqdm
+
             self.bar = tqdm(total=total, initial=initial, unit="it", dynamic_ncols=True, file=sys.stderr)
         self.t_last, self.n_last = time.time(), initial
 
@@ -35,8 +38,13 @@ class RunLog:
             now = time.time()
             its = (step - self.n_last) / max(now - self.t_last, 1e-9)
             self.t_last, self.n_last = now, step
-            row = {"step": step, **{k: round(float(v.detach()), 5) for k, v in terms.items()},
-                   "lr": lr, "it_per_s": round(its, 4), "val_psnr_y": "" if val is None else round(val, 4)}
+            row = {
+                "step": step,
+                **{k: round(float(v.detach()), 5) for k, v in terms.items()},
+                "lr": lr,
+                "it_per_s": round(its, 4),
+                "val_psnr_y": "" if val is None else round(val, 4),
+            }
             if not self.header_written:
                 self.writer.writerow(list(row))
                 self.header_written = True

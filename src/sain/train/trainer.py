@@ -13,6 +13,7 @@ Files in ``run.out``:
     rank{r}.pt         only with the env var SAIN_DUMP_RANK_WEIGHTS set: every rank's final
                        state dict (a debug hook to check that DDP replicas stay identical)
 """
+
 from __future__ import annotations
 
 import logging
@@ -73,8 +74,14 @@ def validate(model: RescalingModel, images: list[torch.Tensor], fmt: str, qualit
 class Trainer:
     """Runs one training configuration. ``Trainer(cfg).fit()`` returns the exported weights' path."""
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True,
-                 command: str | None = None, resume_from: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        resume: bool = False,
+        progress: bool = True,
+        command: str | None = None,
+        resume_from: str | os.PathLike | None = None,
+    ):
         self.cfg = cfg.validate()
         self.resume = resume
         self.resume_from = Path(resume_from) if resume_from else None
@@ -110,6 +117,7 @@ class Trainer:
     def _signals(self):
         def handler(signum, frame):
             self._stop_signal = signum
+
         old = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -142,8 +150,11 @@ class Trainer:
             "iterations": step,
             "wall_time_s": round(self.wall_time, 1),
             "hardware": f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
-                        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() and
-                           self.cfg.run.device.startswith("cuda") else ""),
+            + (
+                f", {torch.cuda.get_device_name()}"
+                if torch.cuda.is_available() and self.cfg.run.device.startswith("cuda")
+                else ""
+            ),
             "codec": self.cfg.loss.codec,
             "quality": self.cfg.loss.quality,
             **extra,
@@ -159,9 +170,15 @@ class Trainer:
         paths = find_images(cfg.data.train)
         train_paths, held_out = split_holdout(paths, 0 if cfg.data.val else cfg.data.val_holdout)
         val_paths = find_images(cfg.data.val, "validation") if cfg.data.val else held_out
-        dataset = PatchDataset(train_paths, cfg.data.patch, cfg.model.scale, seed=cfg.run.seed,
-                               codec=cfg.loss.codec if spec.codec_targets else None,
-                               quality=cfg.loss.quality, cache=cfg.data.cache)
+        dataset = PatchDataset(
+            train_paths,
+            cfg.data.patch,
+            cfg.model.scale,
+            seed=cfg.run.seed,
+            codec=cfg.loss.codec if spec.codec_targets else None,
+            quality=cfg.loss.quality,
+            cache=cfg.data.cache,
+        )
         val_images = load_val_images(val_paths, cfg.model.scale, cfg.data.val_crop) if self.main else []
         return dataset, val_images
 
@@ -173,10 +190,15 @@ class Trainer:
         if cfg.run.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
-                                    weight_decay=cfg.optim.weight_decay)
-        self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, milestones=list(cfg.optim.milestones),
-                                                          gamma=cfg.optim.gamma)
+        self.opt = torch.optim.Adam(
+            model.parameters(),
+            lr=cfg.optim.lr,
+            betas=(cfg.optim.beta1, cfg.optim.beta2),
+            weight_decay=cfg.optim.weight_decay,
+        )
+        self.sched = torch.optim.lr_scheduler.MultiStepLR(
+            self.opt, milestones=list(cfg.optim.milestones), gamma=cfg.optim.gamma
+        )
         self.scaler = torch.amp.GradScaler("cuda") if amp == "fp16" and device.type == "cuda" else None
 
     def _restore(self, device: torch.device) -> tuple[int, float]:
@@ -190,6 +212,7 @@ class Trainer:
         if self.resume or self.resume_from is not None:
             if self.resume_from is not None:
                 from .portable import unpack
+
                 state = unpack(self.resume_from)
                 source: Path = self.resume_from
             else:
@@ -211,34 +234,56 @@ class Trainer:
             if self.main:
                 log.info("resumed from %s at step %d (lr %.3g)", source, step, self.opt.param_groups[0]["lr"])
         elif self.main and ckpt_path.exists():
-            raise FileExistsError(f"{ckpt_path} exists: pass --resume to continue that run, "
-                                  f"or choose another --out")
+            raise FileExistsError(f"{ckpt_path} exists: pass --resume to continue that run, or choose another --out")
         return step, best
+
+    def _init_from(self, source: str, device: torch.device) -> None:
+        """Start a fresh run from trained weights (``run.init``: a zoo name or a weight file)."""
+        from ..zoo import load_model
+
+        init = type(self.model).from_pretrained(load_model(source), self.cfg.model.build_kwargs())
+        self.model.load_state_dict(init.state_dict())
+        if self.main:
+            log.info("initialised from %s", source)
 
     def _stepper(self, device: torch.device, amp: str) -> torch.nn.Module:
         """The objective (found by the architecture's ``objective`` name), DDP-wrapped when
         distributed."""
         cfg = self.cfg
-        objective = Objective(self.model, cfg.loss.codec, cfg.loss.quality, cfg.lambda_fit, cfg.loss.lambda_rec,
-                              cfg.loss.lambda_latent, amp=amp, channels_last=cfg.run.channels_last)
+        objective = Objective(
+            self.model,
+            cfg.loss.codec,
+            cfg.loss.quality,
+            cfg.lambda_fit,
+            cfg.loss.lambda_rec,
+            cfg.loss.lambda_latent,
+            amp=amp,
+            channels_last=cfg.run.channels_last,
+        )
         if self.world == 1:
             return objective
         # The only buffers are the constant Haar filters: nothing to broadcast every step
         # (and gloo's per-step buffer broadcast fails on channels_last buffers).
         return torch.nn.parallel.DistributedDataParallel(
-            objective, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+            objective, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
+        )
 
     def _loader(self, dataset: PatchDataset, step: int, device: torch.device) -> DataLoader:
         # A generator of its own: without one, iter(loader) draws its base seed from the
         # global RNG, which a resumed run has just restored -- and would then drift from
         # the uninterrupted run by one draw. (Samples depend on (seed, index) only.)
         cfg = self.cfg
-        return DataLoader(dataset, batch_size=cfg.data.batch,
-                          sampler=StepSampler(cfg.data.batch, step, self.rank, self.world),
-                          num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
-                          persistent_workers=False, prefetch_factor=4 if cfg.data.workers else None,
-                          generator=torch.Generator().manual_seed(cfg.run.seed),
-                          worker_init_fn=_ignore_stop_signals if cfg.data.workers else None)
+        return DataLoader(
+            dataset,
+            batch_size=cfg.data.batch,
+            sampler=StepSampler(cfg.data.batch, step, self.rank, self.world),
+            num_workers=cfg.data.workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=False,
+            prefetch_factor=4 if cfg.data.workers else None,
+            generator=torch.Generator().manual_seed(cfg.run.seed),
+            worker_init_fn=_ignore_stop_signals if cfg.data.workers else None,
+        )
 
     def _optimise(self, stepper: torch.nn.Module, batch: dict[str, torch.Tensor], step: int) -> dict:
         """One optimisation step on ``batch``; returns the loss terms."""
@@ -272,8 +317,9 @@ class Trainer:
         return stop
 
     def _save(self, step: int, best: float) -> None:
-        atomic_torch_save(self._state(self.model, self.opt, self.sched, self.scaler, step, best),
-                          self.out / "checkpoint.pt")
+        atomic_torch_save(
+            self._state(self.model, self.opt, self.sched, self.scaler, step, best), self.out / "checkpoint.pt"
+        )
 
     def fit(self) -> Path:
         cfg = self.cfg
@@ -285,6 +331,8 @@ class Trainer:
         dataset, val_images = self._data()
         self._build(device, amp)
         step, best = self._restore(device)
+        if step == 0 and cfg.run.init:
+            self._init_from(cfg.run.init, device)
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.out / "config.toml")
@@ -312,8 +360,13 @@ class Trainer:
                         self._export(self.model, self.out / "best.safetensors", step, val_psnr_y=round(val, 4))
                     log.info("step %d: validation PSNR-Y %.3f dB (best %.3f)", step, val, best)
                 if logs is not None:
-                    logs.record(step, terms, self.sched.get_last_lr()[0], val,
-                                write=step % cfg.run.log_every == 0 or val is not None)
+                    logs.record(
+                        step,
+                        terms,
+                        self.sched.get_last_lr()[0],
+                        val,
+                        write=step % cfg.run.log_every == 0 or val is not None,
+                    )
                 stop = self._should_stop(device)
                 if self.main and (step % cfg.run.ckpt_every == 0 or stop):
                     self._save(step, best)
@@ -329,8 +382,9 @@ class Trainer:
         if interrupted:
             if self.world > 1:
                 dist.barrier()
-            raise TrainingInterrupted(f"interrupted at step {step}; checkpoint saved to "
-                                      f"{self.out / 'checkpoint.pt'} (continue with --resume)")
+            raise TrainingInterrupted(
+                f"interrupted at step {step}; checkpoint saved to {self.out / 'checkpoint.pt'} (continue with --resume)"
+            )
         return self._finish(step, best, last_val)
 
     def _finish(self, step: int, best: float, last_val: float | None) -> Path:
@@ -338,9 +392,13 @@ class Trainer:
         final = self.out / "model.safetensors"
         if self.main:
             self._save(step, best)
-            self._export(self.model, final, step,
-                         val_psnr_y=None if last_val is None else round(last_val, 4),
-                         best_val_psnr_y=None if best == -math.inf else round(best, 4))
+            self._export(
+                self.model,
+                final,
+                step,
+                val_psnr_y=None if last_val is None else round(last_val, 4),
+                best_val_psnr_y=None if best == -math.inf else round(best, 4),
+            )
         if os.environ.get("SAIN_DUMP_RANK_WEIGHTS"):
             # Debug hook (tests/test_train.py): every rank saves its final weights as
             # out/rank{r}.pt, so that a test can check that the DDP replicas agree.
@@ -361,8 +419,9 @@ def _ignore_stop_signals(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _apply_schedule(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.MultiStepLR,
-                    cfg: TrainConfig, step: int) -> None:
+def _apply_schedule(
+    opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.MultiStepLR, cfg: TrainConfig, step: int
+) -> None:
     """Make the configuration's learning-rate schedule authoritative after a resume.
 
     The optimiser and scheduler states carry the learning rate and milestones of the run
@@ -377,14 +436,19 @@ def _apply_schedule(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.
     passed = sum(1 for m in cfg.optim.milestones if m <= step)
     for g in opt.param_groups:
         g["initial_lr"] = cfg.optim.lr
-        g["lr"] = cfg.optim.lr * cfg.optim.gamma ** passed
+        g["lr"] = cfg.optim.lr * cfg.optim.gamma**passed
         g["weight_decay"] = cfg.optim.weight_decay
         g["betas"] = (cfg.optim.beta1, cfg.optim.beta2)
     sched._last_lr = [g["lr"] for g in opt.param_groups]
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, command: str | None = None,
-          resume_from: str | os.PathLike | None = None) -> Path:
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    command: str | None = None,
+    resume_from: str | os.PathLike | None = None,
+) -> Path:
     """Train ``cfg``; returns the path of the exported final weights.
 
     ``resume`` continues the run in ``cfg.run.out`` from its ``checkpoint.pt``;

@@ -30,6 +30,7 @@ LR fit is split evenly over its two compressed targets. L2 / L1 as in
 and codecs in float32. The real codec runs in a worker thread while U-IRN's passes are
 computed.
 """
+
 from __future__ import annotations
 
 import torch
@@ -75,7 +76,9 @@ def dual_irn_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor
         "latent_u": z_u.float().pow(2).sum() / z_u.shape[0],
         "rec": l1(x_hat, x),
     }
-    terms["loss"] = (obj.lambda_rec * terms["rec"]
-                     + obj.lambda_fit * (terms["fit"] + (terms["comp"] + terms["sim"]) / 2)
-                     + obj.lambda_latent * (terms["latent_d"] + terms["latent_u"]))
+    terms["loss"] = (
+        obj.lambda_rec * terms["rec"]
+        + obj.lambda_fit * (terms["fit"] + (terms["comp"] + terms["sim"]) / 2)
+        + obj.lambda_latent * (terms["latent_d"] + terms["latent_u"])
+    )
     return terms
