@@ -26,11 +26,13 @@ test-slow: $(STAMP)
 test-gpu: $(STAMP)
 	$(PY) -m pytest tests/test_cuda.py -rs
 
-# ruff (lint and format) and mypy, configured in pyproject.toml
+# ruff (lint and format) and mypy, configured in pyproject.toml; runs all three, fails if any fails
 lint: $(STAMP)
-	$(VENV)/bin/ruff check
-	$(VENV)/bin/ruff format --check
-	$(VENV)/bin/mypy
+	@status=0; \
+	$(VENV)/bin/ruff check || status=1; \
+	$(VENV)/bin/ruff format --check || status=1; \
+	$(VENV)/bin/mypy || status=1; \
+	exit $$status
 
 # rewrite FILES (default: nothing) with ruff's fixes and formatting, e.g. make format FILES=src/sain/foo.py
 format: $(STAMP)
