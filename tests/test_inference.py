@@ -90,3 +90,41 @@ def test_inference_autocast_is_a_no_op_at_fp32():
 def test_allocator_configuration_is_idempotent():
     first = configure_allocator()
     assert configure_allocator() is first
+
+
+def _photo(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "p.png"
+    Image.open(sain.api.SAMPLE_IMAGE).convert("RGB").crop((300, 100, 428, 196)).save(path)
+    return path
+
+
+def test_cli_precision_and_device(tmp_path, capsys):
+    from sain import cli
+
+    photo = _photo(tmp_path)
+    assert cli.main(["encode", str(photo), "-o", str(tmp_path / "t"), "-q", "--precision", "auto"]) == 0
+    thumb = tmp_path / "t" / "p.jpg"
+    outs = {}
+    for p in ("fp32", "bf16"):
+        assert cli.main(["decode", str(thumb), "-o", str(tmp_path / p), "-q", "--precision", p, "--threads", "1"]) == 0
+        outs[p] = read_image(tmp_path / p / "p.png")
+    hr = read_image(photo)
+    scores = {p: psnr(out, hr, crop_border=2, y_channel=True) for p, out in outs.items()}
+    d = abs(scores["fp32"] - scores["bf16"])
+    assert d < 0.05, d
+    # the Python API gives the same bytes as the CLI at the same precision
+    api_out = sain.decode_image(thumb, precision="bf16")
+    assert torch.equal(api_out, outs["bf16"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        cli.main(["decode", str(thumb), "-o", str(tmp_path / "x"), "--precision", "fp8"])
+    assert e.value.code == 2
+    assert "invalid choice: 'fp8'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert cli.main(["decode", str(thumb), "-o", str(tmp_path / "x"), "--device", "cuda"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == ["sain decode: error: --device cuda asked for, but CUDA is not available"]
+        assert not (tmp_path / "x" / "p.png").exists()
+    assert cli.main(["decode", str(thumb), "-o", str(tmp_path / "x"), "--threads", "0"]) == 2

@@ -122,7 +122,8 @@ def _scores(restored: Tensor, original: Tensor, crop: int) -> tuple[float, float
 
 def roundtrip_image(hr: Tensor, model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
                     fmt: str = "jpeg", qualities: int | Sequence[int] = 75, seed: int | None = 0,
-                    tile: Tile = "auto", progress: bool = False) -> RoundtripResult | list[RoundtripResult]:
+                    tile: Tile = "auto", progress: bool = False, precision: str = "auto",
+                    device: str | None = None) -> RoundtripResult | list[RoundtripResult]:
     """Encode, decode and compare with bicubic at the same bytes.
 
     For each quality: the SAIN LR is compressed at that quality; the bicubic LR (MATLAB
@@ -134,7 +135,7 @@ def roundtrip_image(hr: Tensor, model: str | PathLike | RescalingModel | None = 
     Args:
         hr: (3, H, W) RGB float in [0, 1].
         qualities: one quality (returns one result) or several (returns a list).
-        model, fmt, seed, tile: as :func:`encode_image` / :func:`decode_image`.
+        model, fmt, seed, tile, precision, device: as :func:`encode_image` / :func:`decode_image`.
         progress: show a tqdm bar on stderr (the downscale, then one step per quality).
     """
     from tqdm import tqdm
@@ -151,7 +152,7 @@ def roundtrip_image(hr: Tensor, model: str | PathLike | RescalingModel | None = 
     info = ThumbnailInfo(model=model_name(m), scale=s, width=int(w), height=int(h))
     bar = tqdm(total=len(qs) + 1, desc="downscale", file=sys.stderr, disable=not progress, leave=False)
     bicubic = BicubicMethod(s)
-    lr_sain = to_uint8(ModelMethod(m, tile).downscale(padded)[0])
+    lr_sain = to_uint8(ModelMethod(m, tile, precision, device).downscale(padded)[0])
     lr_bic = to_uint8(bicubic.downscale(padded)[0])
     bar.update(1)
     results = []
@@ -159,7 +160,7 @@ def roundtrip_image(hr: Tensor, model: str | PathLike | RescalingModel | None = 
         bar.set_description(f"quality {q}")
         thumb = encode_lr(lr_sain, fmt, q, info)
         payload = len(encode(lr_sain, fmt, q))
-        sain_hr = decode_image(thumb, m, seed, tile=tile)
+        sain_hr = decode_image(thumb, m, seed, tile=tile, precision=precision, device=device)
         bq, bdata = match_quality(lr_bic, fmt, payload)
         received = torch.from_numpy(decode(bdata)).permute(2, 0, 1).float()[None] / 255
         bic_hr = bicubic.upscale(received)[0, :, :h, :w]
@@ -183,7 +184,8 @@ def roundtrip_outputs(src: PathLike, outdir: PathLike, fmt: str) -> dict[str, Pa
 
 def roundtrip_file(src: PathLike, outdir: PathLike, model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
                    fmt: str = "jpeg", quality: int = 75, seed: int | None = 0, force: bool = False,
-                   tile: Tile = "auto") -> tuple[RoundtripResult, dict[str, Path]]:
+                   tile: Tile = "auto", precision: str = "auto",
+                   device: str | None = None) -> tuple[RoundtripResult, dict[str, Path]]:
     """:func:`roundtrip_image` on a file, writing into ``outdir``: the thumbnail
     ``<stem>.<ext>``, the restored ``<stem>.png``, the bicubic restoration
     ``<stem>.bicubic.png`` and the side-by-side ``<stem>.compare.png``.
@@ -197,7 +199,7 @@ def roundtrip_file(src: PathLike, outdir: PathLike, model: str | PathLike | Resc
     for p in outs.values():
         check_target(p, force)
     hr = read_image(src)
-    r = roundtrip_image(hr, model, fmt, quality, seed, tile)
+    r = roundtrip_image(hr, model, fmt, quality, seed, tile, precision=precision, device=device)
     assert isinstance(r, RoundtripResult)
     h, w = hr.shape[-2:]
     title = f"{src.name}  {w}x{h}  x{r.scale}  {r.fmt.upper()}: bicubic vs {r.sain.method} at the same bytes"

@@ -101,7 +101,8 @@ def check_target(dst: Path, force: bool) -> None:
 # -- encode -------------------------------------------------------------------------------
 
 def encode_image(hr: Tensor, model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
-                 fmt: str = "jpeg", quality: int = 75, tile: Tile = "auto") -> tuple[bytes, ThumbnailInfo]:
+                 fmt: str = "jpeg", quality: int = 75, tile: Tile = "auto", precision: str = "auto",
+                 device: str | None = None) -> tuple[bytes, ThumbnailInfo]:
     """Downscale a photo with the model and compress the LR as a standard image file.
 
     Sides that are not multiples of the scale are reflect-padded; the original size goes
@@ -114,6 +115,9 @@ def encode_image(hr: Tensor, model: str | PathLike | RescalingModel | None = DEF
         quality: codec quality 1..100.
         tile: ``"auto"`` (tiles above :data:`~sain.pipeline.AUTO_TILE_PIXELS` LR pixels), ``"off"``,
             ``"on"`` or a tile core in LR pixels.
+        precision: ``auto`` (default: the thumbnail in fp32, the restoring pass in bf16 where
+            the device computes it fast), ``fp32``, ``bf16`` or ``fp16`` (:mod:`sain.precision`).
+        device: where the network runs (``"cpu"``, ``"cuda"``, ...; default: the CPU).
 
     Returns:
         ``(file bytes, ThumbnailInfo)``; the LR is ``ceil(H/s) x ceil(W/s)``.
@@ -122,7 +126,7 @@ def encode_image(hr: Tensor, model: str | PathLike | RescalingModel | None = DEF
     m = get_model(model)
     hr4 = as_hr4(hr)
     h, w = hr4.shape[-2:]
-    lr = ModelMethod(m, tile).downscale(pad_to_multiple(hr4, m.scale))
+    lr = ModelMethod(m, tile, precision, device).downscale(pad_to_multiple(hr4, m.scale))
     info = ThumbnailInfo(model=model_name(m), scale=m.scale, width=int(w), height=int(h))
     return encode_lr(to_uint8(lr[0]), fmt, quality, info), info
 
@@ -151,7 +155,7 @@ class EncodeResult:
 
 def encode_file(src: PathLike, dst: PathLike, model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
                 fmt: str | None = None, quality: int = 75, force: bool = False,
-                tile: Tile = "auto") -> EncodeResult:
+                tile: Tile = "auto", precision: str = "auto", device: str | None = None) -> EncodeResult:
     """Encode a photo file into a thumbnail file (written atomically).
 
     Args:
@@ -159,14 +163,14 @@ def encode_file(src: PathLike, dst: PathLike, model: str | PathLike | RescalingM
         dst: the thumbnail; its folder must exist.
         fmt: format; default from ``dst``'s suffix (``.jpg``, ``.webp``, ``.avif``).
         force: overwrite ``dst`` if it exists (otherwise ``FileExistsError``, before any work).
-        model, quality, tile: as :func:`encode_image`.
+        model, quality, tile, precision, device: as :func:`encode_image`.
     """
     src, dst = Path(src), Path(dst)
     fmt = check_format(fmt if fmt is not None else dst.suffix.lstrip(".") or "jpeg")
     check_target(dst, force)
     t0 = time.perf_counter()
     hr = read_image(src)
-    data, info = encode_image(hr, model, fmt, quality, tile)
+    data, info = encode_image(hr, model, fmt, quality, tile, precision, device)
     write_bytes_atomic(dst, data)
     s = info.scale
     return EncodeResult(src, dst, info, (-(-info.width // s), -(-info.height // s)), len(data),
@@ -207,7 +211,8 @@ def _resolve_decoder(info: ThumbnailInfo | None, model: Any, scale: int | None, 
 
 
 def _decode(data: bytes, name: str, model: Any, seed: int | None, scale: int | None,
-            size: tuple[int, int] | str | None, tile: Tile) -> tuple[Tensor, RescalingModel, tuple[int, int]]:
+            size: tuple[int, int] | str | None, tile: Tile, precision: str = "auto",
+            device: str | None = None) -> tuple[Tensor, RescalingModel, tuple[int, int]]:
     info = info_from_bytes(data, name)
     m = _resolve_decoder(info, model, scale, name)
     try:
@@ -225,13 +230,13 @@ def _decode(data: bytes, name: str, model: Any, seed: int | None, scale: int | N
     if -(-W // s) != w or -(-H // s) != h:
         raise ValueError(f"{name}: a {w}x{h} thumbnail at x{s} cannot restore a {W}x{H} image "
                          f"(it restores {(w - 1) * s + 1}..{w * s} x {(h - 1) * s + 1}..{h * s})")
-    hr = ModelMethod(m, tile).upscale(lr[None], seed)
+    hr = ModelMethod(m, tile, precision, device).upscale(lr[None], seed)
     return hr[0, :, :H, :W], m, (int(w), int(h))
 
 
 def decode_image(data_or_path: bytes | PathLike, model: str | PathLike | RescalingModel | None = None,
                  seed: int | None = 0, scale: int | None = None, size: tuple[int, int] | str | None = None,
-                 tile: Tile = "auto") -> Tensor:
+                 tile: Tile = "auto", precision: str = "auto", device: str | None = None) -> Tensor:
     """Restore the full-resolution photo from a thumbnail.
 
     Args:
@@ -242,13 +247,13 @@ def decode_image(data_or_path: bytes | PathLike, model: str | PathLike | Rescali
         scale: the expected scale; an error if the model's differs.
         size: ``(width, height)`` or ``"WxH"`` of the original; default from the
             metadata, else the LR size times the scale.
-        tile: as :func:`encode_image`.
+        tile, precision, device: as :func:`encode_image`.
 
     Returns:
         (3, H, W) RGB float in [0, 1], rounded to 8 bits.
     """
     data, name = read_bytes(data_or_path)
-    return _decode(data, name, model, seed, scale, size, tile)[0]
+    return _decode(data, name, model, seed, scale, size, tile, precision, device)[0]
 
 
 @dataclass
@@ -269,12 +274,13 @@ class DecodeResult:
 
 def decode_file(src: PathLike, dst: PathLike, model: str | PathLike | RescalingModel | None = None,
                 seed: int | None = 0, scale: int | None = None, size: tuple[int, int] | str | None = None,
-                force: bool = False, tile: Tile = "auto") -> DecodeResult:
+                force: bool = False, tile: Tile = "auto", precision: str = "auto",
+                device: str | None = None) -> DecodeResult:
     """Restore a thumbnail file into a PNG (written atomically); arguments as :func:`decode_image`."""
     src, dst = Path(src), Path(dst)
     check_target(dst, force)
     t0 = time.perf_counter()
     data, name = read_bytes(src)
-    hr, m, lr_size = _decode(data, name, model, seed, scale, size, tile)
+    hr, m, lr_size = _decode(data, name, model, seed, scale, size, tile, precision, device)
     write_image(dst, hr, format="png")
     return DecodeResult(src, dst, model_name(m), lr_size, (hr.shape[-1], hr.shape[-2]), time.perf_counter() - t0)

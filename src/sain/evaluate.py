@@ -126,7 +126,8 @@ def modcrop(img: Tensor, n: int) -> Tensor:
 
 
 def _load_methods(models: Sequence[str | Path | RescalingModel | Method],
-                  scale: int | None) -> tuple[list[Method], int]:
+                  scale: int | None, precision: str = "fp32",
+                  device: str | None = None) -> tuple[list[Method], int]:
     """The methods to evaluate and the scale: networks first (their scale decides), then
     the baselines at that scale, in the order given."""
     if not models:
@@ -134,9 +135,9 @@ def _load_methods(models: Sequence[str | Path | RescalingModel | Method],
     nets: dict[int, Method] = {}
     for i, m in enumerate(models):
         if isinstance(m, RescalingModel):
-            nets[i] = ModelMethod(get_model(m).eval())
+            nets[i] = ModelMethod(get_model(m).eval(), precision=precision, device=device)
         elif isinstance(m, Method) or str(m) not in BASELINE_METHODS:
-            nets[i] = get_method(m)
+            nets[i] = get_method(m, precision=precision, device=device)
     scale = _resolve_scale(list(nets.values()), scale)
     methods = [nets[i] if i in nets else get_method(str(m), scale) for i, m in enumerate(models)]
     seen: set[str] = set()
@@ -221,6 +222,7 @@ def evaluate(
     progress: bool = True,
     hr_qualities: Iterable[int] | str | None = None,
     device: str | torch.device = "cpu",
+    precision: str = "fp32",
 ) -> EvalResult:
     """Run the evaluation protocol of SAIN_SPEC section 5.
 
@@ -245,6 +247,8 @@ def evaluate(
         progress: show a tqdm progress bar over images on stderr.
         hr_qualities: the quality sweep of ``jpeg-hr`` (default :data:`DEFAULT_HR_QUALITIES`).
         device: where the networks run (``"cpu"``, ``"cuda"``...).
+        precision: of the networks' dense blocks (:class:`~sain.pipeline.ModelMethod`;
+            default fp32, the protocol's reference arithmetic).
 
     Returns:
         :class:`EvalResult` with per-dataset ``records`` and ``per_image`` rows. PSNR in dB,
@@ -257,7 +261,7 @@ def evaluate(
     """
     fmt = check_format(fmt)
     qualities = parse_qualities(qualities)
-    methods, scale = _load_methods(models, scale)
+    methods, scale = _load_methods(models, scale, precision)
     if hr_qualities is None:
         hr_qualities = DEFAULT_HR_QUALITIES.get(scale, DEFAULT_HR_QUALITIES[8])
     hr_qualities = parse_qualities(hr_qualities)

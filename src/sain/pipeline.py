@@ -11,8 +11,10 @@ itself goes through the codec). These are shared by validation during training,
 decoder, so all of them measure exactly the same thing. :func:`get_method` turns a name
 (``"bicubic"``, ``"jpeg-hr"``, a zoo name or weight file) or a model into a method.
 """
+
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -24,6 +26,7 @@ from torch import Tensor
 from .codecs import codec_roundtrip, quantize_u8
 from .imaging import bicubic_down, bicubic_up
 from .models import RescalingModel
+from .precision import check_precision, downscale_precision, inference_autocast
 from .tiling import tiled_downscale, tiled_upscale
 from .zoo import get_model, model_name
 
@@ -100,16 +103,27 @@ class ModelMethod:
     """A rescaling network as a method, untiled or in overlapping tiles (:mod:`sain.tiling`).
 
     Args:
-        model: the network (its device and dtype are used; results come back on the CPU).
+        model: the network (results come back on the CPU).
         tile: as :func:`tile_core`; ``None``: untiled (tiles give the same result up to
             float rounding).
+        precision: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (:mod:`sain.precision`): the
+            dense blocks' arithmetic. ``auto`` restores in bf16 where the device computes it
+            fast and keeps the thumbnail (downscale) in fp32.
+        device: move the model there first (``"cuda"``, ``"cpu"``, ...); ``None``: where it is.
     """
 
     kind = "model"
 
-    def __init__(self, model: RescalingModel, tile: Tile = None) -> None:
-        self.model = model
+    def __init__(
+        self,
+        model: RescalingModel,
+        tile: Tile = None,
+        precision: str = "fp32",
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.model = model if device is None else model.to(device)
         self.tile = tile
+        self.precision = check_precision(precision)
         self.name = model_name(model)
 
     @property
@@ -120,29 +134,35 @@ class ModelMethod:
         self.model.to(device)
         return self
 
+    def _autocast(self, precision: str, device: torch.device):
+        return contextlib.nullcontext() if precision == "fp32" else inference_autocast(precision, device)
+
     @torch.no_grad()
     def downscale(self, hr: Tensor) -> Tensor:
         s = self.scale
         core = tile_core(self.tile, hr.shape[-2] * hr.shape[-1] // (s * s))
         if core is not None:
-            return quantize_u8(tiled_downscale(self.model, hr, tile=core * s))
+            return quantize_u8(tiled_downscale(self.model, hr, tile=core * s, precision=self.precision))
         p = next(self.model.parameters())
-        return quantize_u8(self.model.downscale(_prepare(hr, p)).float().cpu())
+        with self._autocast(downscale_precision(self.precision), p.device):
+            lr = self.model.downscale(_prepare(hr, p))
+        return quantize_u8(lr.float().cpu())
 
     @torch.no_grad()
     def upscale(self, received: Tensor, seed: int | None = 0) -> Tensor:
         core = tile_core(self.tile, received.shape[-2] * received.shape[-1])
         if core is not None:
-            return quantize_u8(tiled_upscale(self.model, received, tile=core, seed=seed))
+            return quantize_u8(tiled_upscale(self.model, received, tile=core, seed=seed, precision=self.precision))
         p = next(self.model.parameters())
         gen = None
         if seed is not None:
             gen = torch.Generator().manual_seed(seed)
-        out = self.model.upscale(_prepare(received, p), generator=gen)
+        with self._autocast(self.precision, p.device):
+            out = self.model.upscale(_prepare(received, p), generator=gen)
         return quantize_u8(out.float().cpu())
 
     def __repr__(self) -> str:
-        return f"ModelMethod({self.name!r}, x{self.scale}, tile={self.tile!r})"
+        return f"ModelMethod({self.name!r}, x{self.scale}, tile={self.tile!r}, precision={self.precision!r})"
 
 
 class BicubicMethod:
@@ -194,8 +214,13 @@ class HRCodecMethod:
 BASELINE_METHODS = {BicubicMethod.name: BicubicMethod, HRCodecMethod.name: HRCodecMethod}
 
 
-def get_method(spec: str | os.PathLike | RescalingModel | Method | None, scale: int | None = None,
-               tile: Tile = None) -> Method:
+def get_method(
+    spec: str | os.PathLike | RescalingModel | Method | None,
+    scale: int | None = None,
+    tile: Tile = None,
+    precision: str = "fp32",
+    device: str | torch.device | None = None,
+) -> Method:
     """A method from a name, a model or a method (returned as is).
 
     Args:
@@ -203,6 +228,7 @@ def get_method(spec: str | os.PathLike | RescalingModel | Method | None, scale: 
             ``None``: the default model), a :class:`~sain.models.RescalingModel` or a method.
         scale: the scale of ``bicubic`` (required for it, ignored otherwise).
         tile: tiling of a network, see :func:`tile_core`.
+        precision, device: of a network, see :class:`ModelMethod`.
 
     Raises:
         CheckpointError: an unknown model name or a bad weight file (the message lists the
@@ -211,14 +237,14 @@ def get_method(spec: str | os.PathLike | RescalingModel | Method | None, scale: 
     if isinstance(spec, Method) and not isinstance(spec, RescalingModel):
         return spec
     if isinstance(spec, RescalingModel):
-        return ModelMethod(spec, tile)
+        return ModelMethod(spec, tile, precision, device)
     if spec is not None and str(spec) in BASELINE_METHODS:
         if str(spec) == BicubicMethod.name:
             if scale is None:
                 raise ValueError("the bicubic baseline needs an explicit scale")
             return BicubicMethod(scale)
         return HRCodecMethod()
-    return ModelMethod(get_model(spec), tile)
+    return ModelMethod(get_model(spec), tile, precision, device)
 
 
 def _as_method(model: RescalingModel | Method | None, scale: int | None) -> Method:
@@ -243,15 +269,21 @@ def upscale(model: RescalingModel | Method | None, lr: Tensor, scale: int, seed:
 class RoundTrip:
     """Result of :func:`roundtrip` for a batch: all tensors in [0, 1], (N, 3, ., .)."""
 
-    lr: Tensor          # the 8-bit LR that is compressed and sent
-    received: Tensor    # the decoded LR after the codec
-    restored: Tensor    # the restored HR, clamped to [0, 1] and rounded to 8 bits
-    sizes: list[int]    # compressed bytes of each LR
+    lr: Tensor  # the 8-bit LR that is compressed and sent
+    received: Tensor  # the decoded LR after the codec
+    restored: Tensor  # the restored HR, clamped to [0, 1] and rounded to 8 bits
+    sizes: list[int]  # compressed bytes of each LR
 
 
 @torch.no_grad()
-def roundtrip(model: RescalingModel | Method | None, hr: Tensor, fmt: str = "jpeg", quality: int = 75,
-              scale: int | None = None, seed: int | None = 0) -> RoundTrip:
+def roundtrip(
+    model: RescalingModel | Method | None,
+    hr: Tensor,
+    fmt: str = "jpeg",
+    quality: int = 75,
+    scale: int | None = None,
+    seed: int | None = 0,
+) -> RoundTrip:
     """Downscale, compress with a real codec, decode and upscale a batch of HR images.
 
     Args:

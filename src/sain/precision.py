@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["PRECISIONS", "check_precision", "cpu_has_bf16", "inference_autocast", "resolve_amp", "resolve_precision"]
+__all__ = ["PRECISIONS", "check_precision", "downscale_precision", "cpu_has_bf16", "inference_autocast", "resolve_amp", "resolve_precision"]
 
 
 def cpu_has_bf16() -> bool:
@@ -73,3 +73,9 @@ def inference_autocast(precision: str, device: torch.device | str = "cpu"):
     if p == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=_DTYPES[p])
+
+
+def downscale_precision(precision: str) -> str:
+    """The precision of the *thumbnail* pass: ``auto`` keeps it in fp32 (bf16 would change
+    about a third of its 8-bit values by one level); an explicit ``bf16``/``fp16`` is obeyed."""
+    return "fp32" if check_precision(precision) == "auto" else precision

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from .models import RescalingModel
 from .models.base import cat_channels
-from .precision import inference_autocast
+from .precision import downscale_precision, inference_autocast
 
 __all__ = ["receptive_radius", "sample_latent", "tiled_downscale", "tiled_upscale"]
 
@@ -79,7 +79,9 @@ def _check_tiling(name: str, value: int, scale: int, minimum: int) -> int:
 
 
 @torch.no_grad()
-def tiled_downscale(model: RescalingModel, hr: Tensor, tile: int = 1024, overlap: int | None = None) -> Tensor:
+def tiled_downscale(
+    model: RescalingModel, hr: Tensor, tile: int = 1024, overlap: int | None = None, precision: str = "fp32"
+) -> Tensor:
     """``model.downscale`` computed tile by tile.
 
     Args:
@@ -90,6 +92,8 @@ def tiled_downscale(model: RescalingModel, hr: Tensor, tile: int = 1024, overlap
             scale); ``None`` = the receptive radius rounded up, which makes the result
             equal to the untiled one up to float rounding. Smaller values are faster and
             only approximately equal near tile seams.
+        precision: of the dense blocks (:func:`sain.precision.downscale_precision`: ``auto``
+            keeps the thumbnail in fp32).
 
     Returns:
         The LR image (N, 3, H/s, W/s), not quantised, float32 on the CPU.
@@ -108,7 +112,8 @@ def tiled_downscale(model: RescalingModel, hr: Tensor, tile: int = 1024, overlap
             ty0, tx0 = max(0, y0 - overlap), max(0, x0 - overlap)
             ty1, tx1 = min(h, y1 + overlap), min(w, x1 + overlap)
             piece = hr[:, :, ty0:ty1, tx0:tx1].to(p.device, p.dtype).contiguous(memory_format=torch.channels_last)
-            lr = model.downscale(piece).float().cpu()
+            with inference_autocast(downscale_precision(precision), p.device):
+                lr = model.downscale(piece).float().cpu()
             oy, ox = (y0 - ty0) // s, (x0 - tx0) // s
             out[:, :, y0 // s : y1 // s, x0 // s : x1 // s] = lr[
                 :, :, oy : oy + (y1 - y0) // s, ox : ox + (x1 - x0) // s

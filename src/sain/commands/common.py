@@ -63,6 +63,41 @@ def add_common(p: argparse.ArgumentParser, model_default: str | None = DEFAULT_M
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-file lines")
 
 
+def add_runtime(p: argparse.ArgumentParser, precision: str = "auto", device: bool = True) -> None:
+    """``--precision``, ``--device`` and ``--threads``: how the network runs (see :func:`apply_runtime`)."""
+    from ..precision import PRECISIONS
+
+    p.add_argument("--precision", default=precision, type=str.lower, choices=PRECISIONS,
+                   help=f"arithmetic of the network (default: {precision}; auto = the thumbnail in fp32 and "
+                        "the restoring pass in bf16 on CPUs with AMX/AVX512-bf16 and on GPUs, fp32 elsewhere)")
+    if device:
+        p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps, ... (default: cpu)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's)")
+
+
+def apply_runtime(args: argparse.Namespace) -> str | None:
+    """Check ``--device`` / ``--threads`` (usage errors before any work), set the threads;
+    returns the device (``None`` for the CPU)."""
+    import torch
+
+    from ..cli import UsageError
+
+    if getattr(args, "threads", None) is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    dev = getattr(args, "device", "cpu") or "cpu"
+    try:
+        d = torch.device(dev)
+    except RuntimeError:
+        raise UsageError(f"--device {dev!r} is not a device (cpu, cuda, cuda:1, mps, ...)") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda asked for, but CUDA is not available")
+    if d.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise UsageError("--device mps asked for, but MPS is not available")
+    return None if d.type == "cpu" else dev
+
+
 def add_format(p: argparse.ArgumentParser) -> None:
     """``--format``: one of the thumbnail formats (argparse lists them on a bad value)."""
     from ..encoding import ENCODE_FORMATS

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..zoo import DEFAULT_MODEL
-from .common import add_common, finish, show_progress
+from .common import add_common, add_runtime, apply_runtime, finish, show_progress
 
 DESCRIPTION = f"""Restore full-resolution photos (PNG) from thumbnails made by 'sain encode'.
 
@@ -37,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the latent sample (default: 0)")
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="expected scale (checked against the model)")
     p.add_argument("--size", type=size, metavar="WxH", help="original size, for thumbnails without metadata")
+    add_runtime(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from ..zoo import get_model, model_name
     from .batch import expand_inputs, plan_outputs, process_files
 
+    device = apply_runtime(args)
     model = None
     if args.model is not None:
         model = get_model(args.model)  # usage error (exit 2) before any work
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     jobs, failures = plan_outputs(inputs, args.output_dir, "png", args.force)
     failures += process_files(
         jobs, lambda src, dst: decode_file(src, dst, model, args.seed, args.scale, args.size, args.force,
-                                           args.tile),
+                                           args.tile, args.precision, device),
         progress=show_progress(args), desc="decode",
         report=None if args.quiet else (lambda r: print(r.summary())))
     return finish("decode", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..zoo import DEFAULT_MODEL
-from .common import add_format, check_format, qualities
+from .common import add_format, add_runtime, apply_runtime, check_format, qualities
 
 DESCRIPTION = f"""Show what SAIN does, on the bundled sample photo (kodim23 of the Kodak suite).
 
@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", type=Path, help="use this photo instead of the bundled sample")
     p.add_argument("--seed", type=int, default=0, help="seed of the latent sample (default: 0)")
     p.add_argument("--force", action="store_true", help="overwrite an existing comparison.png")
+    add_runtime(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from ..zoo import get_model, model_name
 
     check_format(args.format)
+    device = apply_runtime(args)
     model = get_model(args.model)
     image = args.image or SAMPLE_IMAGE
     out = args.output_dir / "comparison.png"
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     label = image.name if args.image else "kodim23 (Kodak)"
     print(f"{name} (x{model.scale}) on {label} ({w}x{h}), {args.format.upper()} ...", file=sys.stderr)
     results = roundtrip_image(hr, model, args.format, args.qualities, args.seed,
-                              progress=sys.stderr.isatty())
+                              progress=sys.stderr.isatty(), precision=args.precision, device=device)
     assert isinstance(results, list)
 
     print(f"{'quality':>7}{'LR bytes':>10}{'bpp':>7}   {'bicubic PSNR-Y':>14} (q)   {'SAIN PSNR-Y':>11}{'gain':>8}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..zoo import DEFAULT_MODEL
-from .common import add_codec, add_common, check_format, finish, show_progress
+from .common import add_codec, add_common, add_runtime, apply_runtime, check_format, finish, show_progress
 
 DESCRIPTION = f"""Downscale photos with a SAIN model into small JPEG / WebP / AVIF files.
 
@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="image files or folders of images")
     add_common(p)
     add_codec(p)
+    add_runtime(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,12 +35,14 @@ def run(args: argparse.Namespace) -> int:
     from .batch import expand_inputs, plan_outputs, process_files
 
     check_format(args.format)
+    device = apply_runtime(args)
     model = get_model(args.model)  # usage error (exit 2) before any work
     inputs = expand_inputs(args.photos)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     jobs, failures = plan_outputs(inputs, args.output_dir, SUFFIXES[args.format], args.force)
     failures += process_files(
-        jobs, lambda src, dst: encode_file(src, dst, model, args.format, args.quality, args.force, args.tile),
+        jobs, lambda src, dst: encode_file(src, dst, model, args.format, args.quality, args.force, args.tile,
+                                           args.precision, device),
         progress=show_progress(args), desc="encode",
         report=None if args.quiet else (lambda r: print(r.summary())))
     return finish("encode", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))

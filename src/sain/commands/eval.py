@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .common import add_runtime, apply_runtime
+
 DESCRIPTION = """Evaluate rescaling models the way the paper does (SAIN_SPEC section 5).
 
 Each HR image is cropped to a multiple of --modcrop, downscaled by the model, rounded to
@@ -44,8 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the latent sample (default: 0)")
     p.add_argument("--save-images", action="store_true",
                    help="also write the LR, compressed LR and restored images to REPORT_DIR/images")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
-    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's)")
+    add_runtime(p, precision="fp32")
     p.add_argument("--force", action="store_true", help="overwrite an existing report in REPORT_DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -59,18 +60,14 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"--out {out} is a file, not a folder")
     if (out / "results.json").exists() and not args.force:
         raise FileExistsError(f"{out} already holds a report (results.json); use --force to overwrite it")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    device = apply_runtime(args) or "cpu"
     qualities = parse_qualities(args.quality)
     hr_qualities = parse_qualities(args.hr_quality) if args.hr_quality is not None else None
     result = evaluate(args.model, args.data, fmt=args.format, qualities=qualities, scale=args.scale,
                       seed=args.seed, modcrop=args.modcrop,
                       save_images_dir=out / "images" if args.save_images else None,
-                      progress=not args.no_progress, hr_qualities=hr_qualities, device=args.device)
+                      progress=not args.no_progress, hr_qualities=hr_qualities, device=device,
+                      precision=args.precision)
     write_report(result.records, result.per_image, out, overwrite=True)
     for r in result.records:
         print(f"{r['dataset']:<12} {r['model']:<16} {r['format']} q{r['quality']:<3} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_codec, add_common, check_format, finish, show_progress
+from .common import add_codec, add_common, add_runtime, apply_runtime, check_format, finish, show_progress
 
 DESCRIPTION = """Encode and decode photos, and compare with plain bicubic at the same file size.
 
@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
     add_codec(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the latent sample (default: 0)")
+    add_runtime(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from .batch import Failure, expand_inputs, process_files
 
     check_format(args.format)
+    device = apply_runtime(args)
     model = get_model(args.model)
     inputs = expand_inputs(args.photos)
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -59,6 +61,6 @@ def run(args: argparse.Namespace) -> int:
 
     failures += process_files(
         jobs, lambda src, _: roundtrip_file(src, args.output_dir, model, args.format, args.quality,
-                                            args.seed, args.force, args.tile),
+                                            args.seed, args.force, args.tile, args.precision, device),
         progress=show_progress(args), desc="roundtrip", report=None if args.quiet else report)
     return finish("roundtrip", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))
