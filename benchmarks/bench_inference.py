@@ -25,6 +25,7 @@ equal to (a)'s (and the largest difference).
 Results: ``benchmarks/results/inference_<host>_<date>.{json,md}``, with the CPU model
 and its flags. Run it on an otherwise idle machine (pause training first).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,7 @@ from sain import tiling
 from sain.imaging import list_images, read_image
 from sain.metrics import psnr
 from sain.models.subnet import DenseBlock
-from sain.precision import cpu_has_bf16, inference_autocast
+from sain.precision import cpu_has_bf16
 from sain.runtime import configure_allocator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,10 +73,16 @@ def cpu_info() -> dict:
 
 
 def environment(threads: int) -> dict:
-    return {"host": socket.gethostname(), "date": _dt.datetime.now().isoformat(timespec="seconds"),
-            **cpu_info(), "logical_cpus": os.cpu_count(), "torch": torch.__version__,
-            "python": platform.python_version(), "threads": threads,
-            "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "host": socket.gethostname(),
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        **cpu_info(),
+        "logical_cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": threads,
+        "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 # -- the two forms ---------------------------------------------------------------------------
@@ -111,6 +118,7 @@ def fast_up(model, lr, precision, seed=0):
 
 def flops(fn) -> int:
     from torch.utils.flop_counter import FlopCounterMode
+
     with FlopCounterMode(display=False) as counter:
         fn()
     return counter.get_total_flops()
@@ -144,12 +152,14 @@ def speed(model, size: tuple[int, int], precisions: list[str], repeats: int, ref
     pixels, ref_pixels = size[0] * size[1], ref_size[0] * ref_size[1]
     hr = torch.rand(1, 3, *size)
     lr = (torch.round(fast_down(model, hr).clamp(0, 1) * 255) / 255).contiguous()
-    hr_ref = hr[:, :, :ref_size[0], :ref_size[1]]
-    lr_ref = lr[:, :, :ref_size[0] // s, :ref_size[1] // s]
+    hr_ref = hr[:, :, : ref_size[0], : ref_size[1]]
+    lr_ref = lr[:, :, : ref_size[0] // s, : ref_size[1] // s]
     if ref_pixels == pixels:
         t = timed({"a_down": lambda: ref_down(ref, hr), "b_down": lambda: fast_down(model, hr)}, repeats)
-        t |= timed({"a_up": lambda: ref_up(ref, lr), **{f"b_up_{p}": (lambda p=p: fast_up(model, lr, p))
-                                                         for p in precisions}}, repeats)
+        t |= timed(
+            {"a_up": lambda: ref_up(ref, lr), **{f"b_up_{p}": (lambda p=p: fast_up(model, lr, p)) for p in precisions}},
+            repeats,
+        )
     else:
         t = timed({"a_down": lambda: ref_down(ref, hr_ref)}, 1)
         t["a_down"] *= pixels / ref_pixels
@@ -157,12 +167,16 @@ def speed(model, size: tuple[int, int], precisions: list[str], repeats: int, ref
         a_up = timed({"a_up": lambda: ref_up(ref, lr_ref)}, 1)["a_up"] * pixels / ref_pixels
         t |= {"a_up": a_up, **timed({f"b_up_{p}": (lambda p=p: fast_up(model, lr, p)) for p in precisions}, 1)}
     out = {"size": list(size), "a_measured_at": list(ref_size), "seconds": {k: round(v, 3) for k, v in t.items()}}
+
     def work(k: str) -> float:  # FLOPs per HR pixel of a timed variant ("b_up_bf16" -> "b_up")
         return per_px["_".join(k.split("_")[:2])]
+
     out["gflops_per_s"] = {k: round(work(k) * pixels / v / 1e9, 1) for k, v in t.items()}
     out["mflop_per_hr_pixel"] = {k: round(v / 1e6, 3) for k, v in per_px.items()}
-    out["speedup"] = {"down": round(t["a_down"] / t["b_down"], 2),
-                      **{f"up_{p}": round(t["a_up"] / t[f"b_up_{p}"], 2) for p in precisions}}
+    out["speedup"] = {
+        "down": round(t["a_down"] / t["b_down"], 2),
+        **{f"up_{p}": round(t["a_up"] / t[f"b_up_{p}"], 2) for p in precisions},
+    }
     return out
 
 
@@ -176,9 +190,14 @@ def run_process(cmd: list[str], threads: int) -> dict:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip()[-500:]}")
-    return {"command": " ".join(cmd[1:]), "wall_s": round(wall, 2), "user_s": round(after.ru_utime - before.ru_utime, 2),
-            "sys_s": round(after.ru_stime - before.ru_stime, 2),
-            "minor_faults": after.ru_minflt - before.ru_minflt, "peak_rss_gb": round(after.ru_maxrss / 2**20, 2)}
+    return {
+        "command": " ".join(cmd[1:]),
+        "wall_s": round(wall, 2),
+        "user_s": round(after.ru_utime - before.ru_utime, 2),
+        "sys_s": round(after.ru_stime - before.ru_stime, 2),
+        "minor_faults": after.ru_minflt - before.ru_minflt,
+        "peak_rss_gb": round(after.ru_maxrss / 2**20, 2),
+    }
 
 
 def processes(model_name: str, threads: int, precision: str) -> dict:
@@ -186,11 +205,37 @@ def processes(model_name: str, threads: int, precision: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "photo12mp.png"
         Image.open(sain.api.SAMPLE_IMAGE).convert("RGB").resize((4096, 3072), Image.LANCZOS).save(photo)
-        enc = run_process([*sain_cmd, "encode", str(photo), "-o", tmp, "--model", model_name, "--threads",
-                           str(threads), "--no-progress"], threads)
+        enc = run_process(
+            [
+                *sain_cmd,
+                "encode",
+                str(photo),
+                "-o",
+                tmp,
+                "--model",
+                model_name,
+                "--threads",
+                str(threads),
+                "--no-progress",
+            ],
+            threads,
+        )
         thumb = next(Path(tmp).glob("photo12mp.jpg"))
-        dec = run_process([*sain_cmd, "decode", str(thumb), "-o", str(Path(tmp) / "out"), "--threads", str(threads),
-                           "--precision", precision, "--no-progress"], threads)
+        dec = run_process(
+            [
+                *sain_cmd,
+                "decode",
+                str(thumb),
+                "-o",
+                str(Path(tmp) / "out"),
+                "--threads",
+                str(threads),
+                "--precision",
+                precision,
+                "--no-progress",
+            ],
+            threads,
+        )
     return {"encode": enc, "decode": dec}
 
 
@@ -198,6 +243,7 @@ def processes(model_name: str, threads: int, precision: str) -> dict:
 @torch.no_grad()
 def quality(model, sets: list[str], qualities: list[int], precisions: list[str]) -> list[dict]:
     from sain.codecs import codec_roundtrip
+
     ref = reference_form(model)
     rows = []
     for name in sets:
@@ -208,7 +254,7 @@ def quality(model, sets: list[str], qualities: list[int], precisions: list[str])
         for path in paths:
             hr = read_image(path)[None]
             s = model.scale
-            hr = hr[:, :, :hr.shape[2] // s * s, :hr.shape[3] // s * s]
+            hr = hr[:, :, : hr.shape[2] // s * s, : hr.shape[3] // s * s]
             lr_a = torch.round(ref_down(ref, hr).clamp(0, 1) * 255)
             lr_b = torch.round(fast_down(model, hr).clamp(0, 1) * 255)
             equal += int((lr_a == lr_b).sum())
@@ -221,8 +267,12 @@ def quality(model, sets: list[str], qualities: list[int], precisions: list[str])
                     out = torch.round(out * 255) / 255
                     acc[(q, p)].append(psnr(out[0], hr[0], crop_border=s, y_channel=True))
         for q in qualities:
-            row = {"set": name, "images": len(paths), "quality": q,
-                   **{f"psnr_y_{p}": round(statistics.mean(acc[(q, p)]), 4) for p in precisions}}
+            row = {
+                "set": name,
+                "images": len(paths),
+                "quality": q,
+                **{f"psnr_y_{p}": round(statistics.mean(acc[(q, p)]), 4) for p in precisions},
+            }
             for p in precisions:
                 row[f"delta_{p}"] = round(row[f"psnr_y_{p}"] - row["psnr_y_fp32"], 4)
             row["lr_equal_share"] = round(equal / max(total, 1), 6)
@@ -233,34 +283,57 @@ def quality(model, sets: list[str], qualities: list[int], precisions: list[str])
 
 def markdown(res: dict) -> str:
     env = res["environment"]
-    lines = [f"# Inference benchmark ({env['date']})", "",
-             f"CPU: {env['cpu']} (flags: {', '.join(env['flags'])}), {env['threads']} threads, torch {env['torch']}, "
-             f"load at start {env['loadavg_1_5_15']}", ""]
+    lines = [
+        f"# Inference benchmark ({env['date']})",
+        "",
+        f"CPU: {env['cpu']} (flags: {', '.join(env['flags'])}), {env['threads']} threads, torch {env['torch']}, "
+        f"load at start {env['loadavg_1_5_15']}",
+        "",
+    ]
     for model, r in res["models"].items():
-        lines += [f"## {model}", "", "| size | variant | seconds | GFLOP/s | speed-up vs (a) |", "|---|---|---|---|---|"]
+        lines += [
+            f"## {model}",
+            "",
+            "| size | variant | seconds | GFLOP/s | speed-up vs (a) |",
+            "|---|---|---|---|---|",
+        ]
         for sp in r["speed"]:
             size = f"{sp['size'][1]}x{sp['size'][0]}"
             for k, v in sp["seconds"].items():
                 kind = "down" if "down" in k else "up"
                 su = "" if k.startswith("a") else sp["speedup"][kind if kind == "down" else f"up_{k.split('_')[-1]}"]
-                note = "" if sp["a_measured_at"] == sp["size"] or not k.startswith("a") else \
-                    f" (timed at {sp['a_measured_at'][1]}x{sp['a_measured_at'][0]}, scaled)"
+                note = (
+                    ""
+                    if sp["a_measured_at"] == sp["size"] or not k.startswith("a")
+                    else f" (timed at {sp['a_measured_at'][1]}x{sp['a_measured_at'][0]}, scaled)"
+                )
                 lines.append(f"| {size} | {k}{note} | {v} | {sp['gflops_per_s'][k]} | {su} |")
         lines.append("")
         if r.get("processes"):
-            lines += ["| process (12 MP) | wall s | user s | sys s | minor faults | peak GB |", "|---|---|---|---|---|---|"]
+            lines += [
+                "| process (12 MP) | wall s | user s | sys s | minor faults | peak GB |",
+                "|---|---|---|---|---|---|",
+            ]
             for k, p in r["processes"].items():
-                lines.append(f"| `sain {k}` | {p['wall_s']} | {p['user_s']} | {p['sys_s']} | {p['minor_faults']} | "
-                             f"{p['peak_rss_gb']} |")
+                lines.append(
+                    f"| `sain {k}` | {p['wall_s']} | {p['user_s']} | {p['sys_s']} | {p['minor_faults']} | "
+                    f"{p['peak_rss_gb']} |"
+                )
             lines.append("")
         if r.get("quality"):
             precs = [k[7:] for k in r["quality"][0] if k.startswith("psnr_y_")]
-            lines += ["| set | QF | " + " | ".join(f"PSNR-Y {p}" for p in precs) + " | max delta | LR equal to (a) | "
-                      "max LR diff |", "|---" * (len(precs) + 5) + "|"]
+            lines += [
+                "| set | QF | " + " | ".join(f"PSNR-Y {p}" for p in precs) + " | max delta | LR equal to (a) | "
+                "max LR diff |",
+                "|---" * (len(precs) + 5) + "|",
+            ]
             for q in r["quality"]:
                 d = max(abs(q[f"delta_{p}"]) for p in precs)
-                lines.append(f"| {q['set']} | {q['quality']} | " + " | ".join(str(q[f'psnr_y_{p}']) for p in precs)
-                             + f" | {d} | {q['lr_equal_share'] * 100:.3f} % | {q['lr_max_diff_levels']} |")
+                lines.append(
+                    f"| {q['set']} | {q['quality']} | "
+                    + " | ".join(str(q[f"psnr_y_{p}"]) for p in precs)
+                    + f" | {d} | {q['lr_equal_share'] * 100:.3f} % | {q['lr_max_diff_levels']} |"
+                )
             lines.append("")
     return "\n".join(lines)
 

@@ -1,4 +1,5 @@
 """The codec description (sain.codecs.registry), the one quality check and the one quantiser."""
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,7 @@ from sain.imaging import to_uint8, write_image
 
 def test_table() -> None:
     assert tuple(CODECS) == FORMATS == ("jpeg", "webp", "avif", "png")
-    assert {c.name: c.suffix for c in CODECS.values()} == {"jpeg": "jpg", "webp": "webp", "avif": "avif",
-                                                          "png": "png"}
+    assert {c.name: c.suffix for c in CODECS.values()} == {"jpeg": "jpg", "webp": "webp", "avif": "avif", "png": "png"}
     assert [c.name for c in CODECS.values() if c.lossy] == ["jpeg", "webp", "avif"]
     assert CODECS["png"].quality_range is None and CODECS["jpeg"].quality_range == (1, 100)
     assert CODECS["jpeg"].surrogate() is diff_jpeg
@@ -51,9 +51,17 @@ def test_check_quality_accepts(good) -> None:
     assert q == int(good) and type(q) is int
 
 
-@pytest.mark.parametrize("bad, message", [(0, "out of range 1..100"), (101, "out of range"),
-                                          (75.0, "integer"), (True, "integer"), ("75", "integer"),
-                                          (None, "integer")])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (0, "out of range 1..100"),
+        (101, "out of range"),
+        (75.0, "integer"),
+        (True, "integer"),
+        ("75", "integer"),
+        (None, "integer"),
+    ],
+)
 def test_check_quality_rejects(bad, message) -> None:
     with pytest.raises(ValueError, match=message):
         check_quality(bad)

@@ -2,6 +2,7 @@
 D-IRN alone downscales, every loss term alive and the loss going down, U-IRN's restoration
 gradients reaching D-IRN through the differentiable JPEG, weight files, exact tiling, and
 ``sain train`` / ``sain eval`` end to end. Tiny networks (one block per level, 32 px)."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,9 @@ def _tiny(seed: int = 0, std: float = 0.05) -> DualIRN:
 def _batch(seed: int = 0, n: int = 2, size: int = 32) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     # smooth random images (bicubic-upsampled noise) plus a little texture
-    hr = torch.nn.functional.interpolate(torch.rand(n, 3, size // 4, size // 4, generator=g), scale_factor=4,
-                                         mode="bilinear", align_corners=False)
+    hr = torch.nn.functional.interpolate(
+        torch.rand(n, 3, size // 4, size // 4, generator=g), scale_factor=4, mode="bilinear", align_corners=False
+    )
     hr = (hr + 0.05 * torch.rand(n, 3, size, size, generator=g)).clamp(0, 1)
     return {"hr": hr, "lr_ref": bicubic_down(hr, 2).clamp(0, 1)}
 
@@ -105,8 +107,9 @@ def test_every_term_is_alive_and_the_loss_decreases_on_a_fixed_batch():
     for k, v in terms.items():
         assert v.dtype == torch.float32 and v.dim() == 0 and torch.isfinite(v), k
         assert v.item() > 0, k
-    expected = (terms["rec"] + 4 * (terms["fit"] + (terms["comp"] + terms["sim"]) / 2)
-                + terms["latent_d"] + terms["latent_u"])
+    expected = (
+        terms["rec"] + 4 * (terms["fit"] + (terms["comp"] + terms["sim"]) / 2) + terms["latent_d"] + terms["latent_u"]
+    )
     assert torch.allclose(terms["loss"], expected)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     torch.manual_seed(0)
@@ -166,8 +169,11 @@ def test_tiled_equals_untiled():
         z = tiling.sample_latent(model, lr, seed=0)
         full = model.inverse(torch.cat((lr, z), 1))[0]
         assert torch.allclose(tiling.tiled_upscale(model, lr, tile=8, z=z), full, atol=1e-5)
-        assert torch.allclose(tiling.tiled_upscale(model, lr, tile=8, seed=0),
-                              model.upscale(lr, torch.Generator().manual_seed(0)), atol=1e-5)
+        assert torch.allclose(
+            tiling.tiled_upscale(model, lr, tile=8, seed=0),
+            model.upscale(lr, torch.Generator().manual_seed(0)),
+            atol=1e-5,
+        )
 
 
 def _images(folder: Path, n: int, size: int, seed: int) -> Path:
@@ -220,8 +226,27 @@ log_every = 1
     weights.write_bytes((out / "model.safetensors").read_bytes())
     data = _images(tmp_path / "eval" / "Tiny", 2, 32, 1)
     report = tmp_path / "report"
-    assert cli.main(["eval", "--model", str(weights), "--model", "bicubic", "--data", str(data),
-                     "--quality", "50,90", "--out", str(report), "--threads", "1", "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "eval",
+                "--model",
+                str(weights),
+                "--model",
+                "bicubic",
+                "--data",
+                str(data),
+                "--quality",
+                "50,90",
+                "--out",
+                str(report),
+                "--threads",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     records = json.loads((report / "results.json").read_text())
     mine = [r for r in records if r["model"] == "dual_tiny"]
     assert [r["quality"] for r in mine] == [50, 90]

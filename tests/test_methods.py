@@ -1,4 +1,5 @@
 """The methods of sain.pipeline: a network, bicubic and jpeg-hr behind one interface."""
+
 from __future__ import annotations
 
 import pytest
@@ -59,5 +60,6 @@ def test_model_method_tiles_give_the_untiled_result(hr) -> None:
     lr = plain.downscale(big)
     assert (tiled.downscale(big) - lr).abs().max() <= 1 / 255 + 1e-6
     assert (tiled.upscale(lr, seed=3) - plain.upscale(lr, seed=3)).abs().max() <= 1 / 255 + 1e-6
-    assert torch.equal(roundtrip(model, hr, "webp", 60, seed=2).restored,
-                       roundtrip(plain, hr, "webp", 60, seed=2).restored)
+    assert torch.equal(
+        roundtrip(model, hr, "webp", 60, seed=2).restored, roundtrip(plain, hr, "webp", 60, seed=2).restored
+    )

@@ -1,4 +1,5 @@
 """The zoo: one resolver of model names, a cache that hands out copies, checked bundled weights."""
+
 from __future__ import annotations
 
 import shutil

@@ -25,6 +25,7 @@ Quick start::
 Errors on bad input are ``ValueError`` (``ImageReadError``, ``CheckpointError``) or
 ``OSError`` with a one-line message naming the file.
 """
+
 from __future__ import annotations
 
 import os

@@ -140,7 +140,7 @@ def load_checkpoint(path: str | os.PathLike) -> RescalingModel:
     """
     sd, meta = load_state_dict_file(path)
     model = model_from_state_dict(sd, meta, source=str(path))
-    model.metadata = meta  # type: ignore[attr-defined]
+    setattr(model, "metadata", meta)  # noqa: B010 - an attribute the class does not declare
     return model
 
 

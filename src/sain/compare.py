@@ -9,6 +9,7 @@ For each quality::
 This is the work of ``sain roundtrip`` and ``sain demo``; the figures are drawn by
 :mod:`sain.figures`.
 """
+
 from __future__ import annotations
 
 import sys
@@ -80,10 +81,10 @@ def match_quality(lr_u8: np.ndarray, fmt: str, target_bytes: int) -> tuple[int, 
 class Restored:
     """One restored image of a round trip and its scores against the original."""
 
-    method: str           # "bicubic" or the model name
+    method: str  # "bicubic" or the model name
     quality: int
-    bytes: int            # compressed LR bytes (no metadata)
-    image: Tensor         # (3, H, W) in [0, 1]
+    bytes: int  # compressed LR bytes (no metadata)
+    image: Tensor  # (3, H, W) in [0, 1]
     psnr_y: float
     ssim_y: float
 
@@ -98,15 +99,17 @@ class RoundtripResult:
     quality: int
     sain: Restored
     bicubic: Restored
-    thumbnail: bytes = b""        # the SAIN thumbnail file (with metadata)
-    bicubic_lr: bytes = b""       # the bicubic LR file at the matched quality
+    thumbnail: bytes = b""  # the SAIN thumbnail file (with metadata)
+    bicubic_lr: bytes = b""  # the bicubic LR file at the matched quality
 
     def table(self) -> str:
         h, w = self.original.shape[-2:]
         lines = [f"{'method':<14}{'quality':>8}{'LR bytes':>11}{'bpp':>8}{'PSNR-Y':>9}{'SSIM-Y':>9}"]
         for r in (self.bicubic, self.sain):
-            lines.append(f"{r.method[:13]:<14}{r.quality:>8}{r.bytes:>11,}{8 * r.bytes / (h * w):>8.3f}"
-                         f"{fmt_value(r.psnr_y, '.2f'):>9}{fmt_value(r.ssim_y, '.4f'):>9}")
+            lines.append(
+                f"{r.method[:13]:<14}{r.quality:>8}{r.bytes:>11,}{8 * r.bytes / (h * w):>8.3f}"
+                f"{fmt_value(r.psnr_y, '.2f'):>9}{fmt_value(r.ssim_y, '.4f'):>9}"
+            )
         return "\n".join(lines)
 
 
@@ -120,10 +123,17 @@ def _scores(restored: Tensor, original: Tensor, crop: int) -> tuple[float, float
     return out[0], out[1]
 
 
-def roundtrip_image(hr: Tensor, model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
-                    fmt: str = "jpeg", qualities: int | Sequence[int] = 75, seed: int | None = 0,
-                    tile: Tile = "auto", progress: bool = False, precision: str = "auto",
-                    device: str | None = None) -> RoundtripResult | list[RoundtripResult]:
+def roundtrip_image(
+    hr: Tensor,
+    model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
+    fmt: str = "jpeg",
+    qualities: int | Sequence[int] = 75,
+    seed: int | None = 0,
+    tile: Tile = "auto",
+    progress: bool = False,
+    precision: str = "auto",
+    device: str | None = None,
+) -> RoundtripResult | list[RoundtripResult]:
     """Encode, decode and compare with bicubic at the same bytes.
 
     For each quality: the SAIN LR is compressed at that quality; the bicubic LR (MATLAB
@@ -164,11 +174,18 @@ def roundtrip_image(hr: Tensor, model: str | PathLike | RescalingModel | None = 
         bq, bdata = match_quality(lr_bic, fmt, payload)
         received = torch.from_numpy(decode(bdata)).permute(2, 0, 1).float()[None] / 255
         bic_hr = bicubic.upscale(received)[0, :, :h, :w]
-        results.append(RoundtripResult(
-            original=original, scale=s, fmt=fmt, quality=q,
-            sain=Restored(model_name(m), q, payload, sain_hr, *_scores(sain_hr, original, s)),
-            bicubic=Restored("bicubic", bq, len(bdata), bic_hr, *_scores(bic_hr, original, s)),
-            thumbnail=thumb, bicubic_lr=bdata))
+        results.append(
+            RoundtripResult(
+                original=original,
+                scale=s,
+                fmt=fmt,
+                quality=q,
+                sain=Restored(model_name(m), q, payload, sain_hr, *_scores(sain_hr, original, s)),
+                bicubic=Restored("bicubic", bq, len(bdata), bic_hr, *_scores(bic_hr, original, s)),
+                thumbnail=thumb,
+                bicubic_lr=bdata,
+            )
+        )
         bar.update(1)
     bar.close()
     return results[0] if single else results
@@ -178,14 +195,26 @@ def roundtrip_outputs(src: PathLike, outdir: PathLike, fmt: str) -> dict[str, Pa
     """The files :func:`roundtrip_file` writes for ``src`` into ``outdir``."""
     stem, out = Path(src).stem, Path(outdir)
     fmt = check_format(fmt)
-    return {"thumbnail": out / f"{stem}.{SUFFIXES[fmt]}", "restored": out / f"{stem}.png",
-            "bicubic": out / f"{stem}.bicubic.png", "comparison": out / f"{stem}.compare.png"}
+    return {
+        "thumbnail": out / f"{stem}.{SUFFIXES[fmt]}",
+        "restored": out / f"{stem}.png",
+        "bicubic": out / f"{stem}.bicubic.png",
+        "comparison": out / f"{stem}.compare.png",
+    }
 
 
-def roundtrip_file(src: PathLike, outdir: PathLike, model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
-                   fmt: str = "jpeg", quality: int = 75, seed: int | None = 0, force: bool = False,
-                   tile: Tile = "auto", precision: str = "auto",
-                   device: str | None = None) -> tuple[RoundtripResult, dict[str, Path]]:
+def roundtrip_file(
+    src: PathLike,
+    outdir: PathLike,
+    model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
+    fmt: str = "jpeg",
+    quality: int = 75,
+    seed: int | None = 0,
+    force: bool = False,
+    tile: Tile = "auto",
+    precision: str = "auto",
+    device: str | None = None,
+) -> tuple[RoundtripResult, dict[str, Path]]:
     """:func:`roundtrip_image` on a file, writing into ``outdir``: the thumbnail
     ``<stem>.<ext>``, the restored ``<stem>.png``, the bicubic restoration
     ``<stem>.bicubic.png`` and the side-by-side ``<stem>.compare.png``.

@@ -12,6 +12,7 @@ The metadata is :class:`sain.thumbnail.ThumbnailInfo`; the network runs as a
 Errors on bad input are ``ValueError`` (``ImageReadError``, ``CheckpointError``) or
 ``OSError`` with a one-line message naming the file.
 """
+
 from __future__ import annotations
 
 import io
@@ -63,10 +64,17 @@ def check_format(fmt: str) -> str:
 
 def as_hr4(hr: Tensor) -> Tensor:
     """An RGB float image (3, H, W) or (1, 3, H, W) as (1, 3, H, W) float32; ValueError otherwise."""
-    if not isinstance(hr, Tensor) or not hr.is_floating_point() or hr.dim() not in (3, 4) \
-            or hr.shape[-3] != 3 or (hr.dim() == 4 and hr.shape[0] != 1):
-        raise ValueError("expected an RGB float image (3, H, W) or (1, 3, H, W) in [0, 1], got "
-                         f"{getattr(hr, 'dtype', type(hr).__name__)} {tuple(getattr(hr, 'shape', ()))}")
+    if (
+        not isinstance(hr, Tensor)
+        or not hr.is_floating_point()
+        or hr.dim() not in (3, 4)
+        or hr.shape[-3] != 3
+        or (hr.dim() == 4 and hr.shape[0] != 1)
+    ):
+        raise ValueError(
+            "expected an RGB float image (3, H, W) or (1, 3, H, W) in [0, 1], got "
+            f"{getattr(hr, 'dtype', type(hr).__name__)} {tuple(getattr(hr, 'shape', ()))}"
+        )
     return (hr if hr.dim() == 4 else hr[None]).float()
 
 
@@ -100,9 +108,16 @@ def check_target(dst: Path, force: bool) -> None:
 
 # -- encode -------------------------------------------------------------------------------
 
-def encode_image(hr: Tensor, model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
-                 fmt: str = "jpeg", quality: int = 75, tile: Tile = "auto", precision: str = "auto",
-                 device: str | None = None) -> tuple[bytes, ThumbnailInfo]:
+
+def encode_image(
+    hr: Tensor,
+    model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
+    fmt: str = "jpeg",
+    quality: int = 75,
+    tile: Tile = "auto",
+    precision: str = "auto",
+    device: str | None = None,
+) -> tuple[bytes, ThumbnailInfo]:
     """Downscale a photo with the model and compress the LR as a standard image file.
 
     Sides that are not multiples of the scale are reflect-padded; the original size goes
@@ -138,7 +153,7 @@ class EncodeResult:
     src: Path
     dst: Path
     info: ThumbnailInfo
-    lr_size: tuple[int, int]   # (width, height) of the thumbnail
+    lr_size: tuple[int, int]  # (width, height) of the thumbnail
     bytes: int
     seconds: float
 
@@ -149,13 +164,23 @@ class EncodeResult:
 
     def summary(self) -> str:
         i = self.info
-        return (f"{self.src} -> {self.dst}  {i.width}x{i.height} -> {self.lr_size[0]}x{self.lr_size[1]}  "
-                f"{self.bytes:,} B  {self.bpp:.3f} bpp  {self.seconds:.2f} s")
+        return (
+            f"{self.src} -> {self.dst}  {i.width}x{i.height} -> {self.lr_size[0]}x{self.lr_size[1]}  "
+            f"{self.bytes:,} B  {self.bpp:.3f} bpp  {self.seconds:.2f} s"
+        )
 
 
-def encode_file(src: PathLike, dst: PathLike, model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
-                fmt: str | None = None, quality: int = 75, force: bool = False,
-                tile: Tile = "auto", precision: str = "auto", device: str | None = None) -> EncodeResult:
+def encode_file(
+    src: PathLike,
+    dst: PathLike,
+    model: str | PathLike | RescalingModel | None = DEFAULT_MODEL,
+    fmt: str | None = None,
+    quality: int = 75,
+    force: bool = False,
+    tile: Tile = "auto",
+    precision: str = "auto",
+    device: str | None = None,
+) -> EncodeResult:
     """Encode a photo file into a thumbnail file (written atomically).
 
     Args:
@@ -173,11 +198,13 @@ def encode_file(src: PathLike, dst: PathLike, model: str | PathLike | RescalingM
     data, info = encode_image(hr, model, fmt, quality, tile, precision, device)
     write_bytes_atomic(dst, data)
     s = info.scale
-    return EncodeResult(src, dst, info, (-(-info.width // s), -(-info.height // s)), len(data),
-                        time.perf_counter() - t0)
+    return EncodeResult(
+        src, dst, info, (-(-info.width // s), -(-info.height // s)), len(data), time.perf_counter() - t0
+    )
 
 
 # -- decode -------------------------------------------------------------------------------
+
 
 def parse_size(text: str) -> tuple[int, int]:
     """``"768x512"`` -> ``(768, 512)`` (width, height)."""
@@ -195,14 +222,18 @@ def _resolve_decoder(info: ThumbnailInfo | None, model: Any, scale: int | None, 
         m = get_model(model)
     elif info is not None:
         if info.model not in ZOO and not Path(info.model).is_file():
-            raise ValueError(f"{name} was made with model {info.model!r}, which is not a bundled model; "
-                             "pass its weights with --model")
+            raise ValueError(
+                f"{name} was made with model {info.model!r}, which is not a bundled model; "
+                "pass its weights with --model"
+            )
         m = get_model(info.model)
     elif scale is not None:
         m = get_model(DEFAULT_MODEL)
     else:
-        raise ValueError(f"{name} has no sain metadata (not made by 'sain encode'?); "
-                         "pass --model and --scale (or --size) to decode it anyway")
+        raise ValueError(
+            f"{name} has no sain metadata (not made by 'sain encode'?); "
+            "pass --model and --scale (or --size) to decode it anyway"
+        )
     if scale is not None and scale != m.scale:
         raise ValueError(f"model {model_name(m)!r} is x{m.scale}, but scale {scale} was asked for")
     if info is not None and info.scale != m.scale:
@@ -210,9 +241,17 @@ def _resolve_decoder(info: ThumbnailInfo | None, model: Any, scale: int | None, 
     return m
 
 
-def _decode(data: bytes, name: str, model: Any, seed: int | None, scale: int | None,
-            size: tuple[int, int] | str | None, tile: Tile, precision: str = "auto",
-            device: str | None = None) -> tuple[Tensor, RescalingModel, tuple[int, int]]:
+def _decode(
+    data: bytes,
+    name: str,
+    model: Any,
+    seed: int | None,
+    scale: int | None,
+    size: tuple[int, int] | str | None,
+    tile: Tile,
+    precision: str = "auto",
+    device: str | None = None,
+) -> tuple[Tensor, RescalingModel, tuple[int, int]]:
     info = info_from_bytes(data, name)
     m = _resolve_decoder(info, model, scale, name)
     try:
@@ -228,15 +267,24 @@ def _decode(data: bytes, name: str, model: Any, seed: int | None, scale: int | N
     else:
         W, H = w * s, h * s
     if -(-W // s) != w or -(-H // s) != h:
-        raise ValueError(f"{name}: a {w}x{h} thumbnail at x{s} cannot restore a {W}x{H} image "
-                         f"(it restores {(w - 1) * s + 1}..{w * s} x {(h - 1) * s + 1}..{h * s})")
+        raise ValueError(
+            f"{name}: a {w}x{h} thumbnail at x{s} cannot restore a {W}x{H} image "
+            f"(it restores {(w - 1) * s + 1}..{w * s} x {(h - 1) * s + 1}..{h * s})"
+        )
     hr = ModelMethod(m, tile, precision, device).upscale(lr[None], seed)
     return hr[0, :, :H, :W], m, (int(w), int(h))
 
 
-def decode_image(data_or_path: bytes | PathLike, model: str | PathLike | RescalingModel | None = None,
-                 seed: int | None = 0, scale: int | None = None, size: tuple[int, int] | str | None = None,
-                 tile: Tile = "auto", precision: str = "auto", device: str | None = None) -> Tensor:
+def decode_image(
+    data_or_path: bytes | PathLike,
+    model: str | PathLike | RescalingModel | None = None,
+    seed: int | None = 0,
+    scale: int | None = None,
+    size: tuple[int, int] | str | None = None,
+    tile: Tile = "auto",
+    precision: str = "auto",
+    device: str | None = None,
+) -> Tensor:
     """Restore the full-resolution photo from a thumbnail.
 
     Args:
@@ -268,14 +316,24 @@ class DecodeResult:
     seconds: float
 
     def summary(self) -> str:
-        return (f"{self.src} -> {self.dst}  {self.lr_size[0]}x{self.lr_size[1]} -> "
-                f"{self.size[0]}x{self.size[1]}  model {self.model}  {self.seconds:.2f} s")
+        return (
+            f"{self.src} -> {self.dst}  {self.lr_size[0]}x{self.lr_size[1]} -> "
+            f"{self.size[0]}x{self.size[1]}  model {self.model}  {self.seconds:.2f} s"
+        )
 
 
-def decode_file(src: PathLike, dst: PathLike, model: str | PathLike | RescalingModel | None = None,
-                seed: int | None = 0, scale: int | None = None, size: tuple[int, int] | str | None = None,
-                force: bool = False, tile: Tile = "auto", precision: str = "auto",
-                device: str | None = None) -> DecodeResult:
+def decode_file(
+    src: PathLike,
+    dst: PathLike,
+    model: str | PathLike | RescalingModel | None = None,
+    seed: int | None = 0,
+    scale: int | None = None,
+    size: tuple[int, int] | str | None = None,
+    force: bool = False,
+    tile: Tile = "auto",
+    precision: str = "auto",
+    device: str | None = None,
+) -> DecodeResult:
     """Restore a thumbnail file into a PNG (written atomically); arguments as :func:`decode_image`."""
     src, dst = Path(src), Path(dst)
     check_target(dst, force)

@@ -23,6 +23,7 @@ The per-dataset means (one record per dataset x model x quality) and the per-ima
 are written by :func:`write_report` as ``results.json``, ``results.csv``,
 ``per_image.csv``, ``results.md`` (tables laid out like the paper's) and PNG plots.
 """
+
 from __future__ import annotations
 
 import logging
@@ -80,6 +81,7 @@ DEFAULT_HR_QUALITIES: dict[int, tuple[int, ...]] = {
     8: (1, 3, 5, 10),
 }
 
+
 @dataclass
 class EvalResult:
     """What :func:`evaluate` returns.
@@ -125,9 +127,12 @@ def modcrop(img: Tensor, n: int) -> Tensor:
     return img[..., : h - h % n, : w - w % n]
 
 
-def _load_methods(models: Sequence[str | Path | RescalingModel | Method],
-                  scale: int | None, precision: str = "fp32",
-                  device: str | None = None) -> tuple[list[Method], int]:
+def _load_methods(
+    models: Sequence[str | Path | RescalingModel | Method],
+    scale: int | None,
+    precision: str = "fp32",
+    device: str | None = None,
+) -> tuple[list[Method], int]:
     """The methods to evaluate and the scale: networks first (their scale decides), then
     the baselines at that scale, in the order given."""
     if not models:
@@ -180,16 +185,17 @@ def _dataset_images(datasets: Sequence[str | Path]) -> list[tuple[str, Path, lis
             raise ValueError(f"no images in {folder}")
         name = folder.resolve().name
         if name in names:
-            raise ValueError(f"two data folders named {name!r} ({names[name]} and {folder}); "
-                             "rename one so the report can tell them apart")
+            raise ValueError(
+                f"two data folders named {name!r} ({names[name]} and {folder}); "
+                "rename one so the report can tell them apart"
+            )
         names[name] = folder
         out.append((name, folder, images))
     return out
 
 
 def _pair_metrics(a: Tensor, b: Tensor, crop: int, prefix: str, rgb: bool = True) -> dict[str, float]:
-    out = {f"{prefix}psnr_y": psnr(a, b, crop, y_channel=True),
-           f"{prefix}ssim_y": ssim(a, b, crop, y_channel=True)}
+    out = {f"{prefix}psnr_y": psnr(a, b, crop, y_channel=True), f"{prefix}ssim_y": ssim(a, b, crop, y_channel=True)}
     if rgb:
         out[f"{prefix}psnr_rgb"] = psnr(a, b, crop, y_channel=False)
         out[f"{prefix}ssim_rgb"] = ssim(a, b, crop, y_channel=False)
@@ -278,16 +284,18 @@ def evaluate(
 
     result = EvalResult()
     total = sum(len(images) for _, _, images in data)
-    bar = tqdm(total=total, desc="eval", unit="img", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True)
+    bar = tqdm(total=total, desc="eval", unit="img", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
         with torch.inference_mode():
             for name, folder, images in data:
                 rows: list[dict] = []
                 for path in images:
                     bar.set_postfix_str(f"{name}/{path.name}", refresh=False)
-                    rows.extend(_evaluate_image(methods, name, folder, path, fmt, qualities,
-                                                hr_qualities, scale, int(n), seed, save_root))
+                    rows.extend(
+                        _evaluate_image(
+                            methods, name, folder, path, fmt, qualities, hr_qualities, scale, int(n), seed, save_root
+                        )
+                    )
                     bar.update(1)
                 result.per_image.extend(rows)
                 result.records.extend(_aggregate(rows, methods, name, scale, int(n), seed))
@@ -296,33 +304,59 @@ def evaluate(
     return result
 
 
-def _evaluate_image(methods: list[Method], dataset: str, folder: Path, path: Path, fmt: str,
-                    qualities: list[int], hr_qualities: list[int], scale: int, n: int, seed: int,
-                    save_root: Path | None) -> list[dict]:
+def _evaluate_image(
+    methods: list[Method],
+    dataset: str,
+    folder: Path,
+    path: Path,
+    fmt: str,
+    qualities: list[int],
+    hr_qualities: list[int],
+    scale: int,
+    n: int,
+    seed: int,
+    save_root: Path | None,
+) -> list[dict]:
     hr = modcrop(read_image(path), n)
     h, w = hr.shape[-2:]
     # SSIM needs an 11x11 window: on the HR after the border crop, and on the LR
     min_side = max(11 + 2 * scale, 11 * scale, n)
     if h < min_side or w < min_side:
-        raise ValueError(f"image {path} is too small for the protocol at x{scale} "
-                         f"({h}x{w} after modcrop {n}; need at least {min_side} px per side)")
+        raise ValueError(
+            f"image {path} is too small for the protocol at x{scale} "
+            f"({h}x{w} after modcrop {n}; need at least {min_side} px per side)"
+        )
     rel = path.relative_to(folder).as_posix()
     stem = safe_name(str(Path(rel).with_suffix("")))
-    base = {"dataset": dataset, "image": rel, "height": int(h), "width": int(w),
-            "format": fmt, "scale": scale, "modcrop": n, "seed": seed}
+    base = {
+        "dataset": dataset,
+        "image": rel,
+        "height": int(h),
+        "width": int(w),
+        "format": fmt,
+        "scale": scale,
+        "modcrop": n,
+        "seed": seed,
+    }
     hr_b = hr.unsqueeze(0)
     lr_ref = BicubicMethod(scale).downscale(hr_b)[0]  # MATLAB bicubic, 8-bit: what the LR should look like
     suffix = CODECS[fmt].suffix
-    no_lr = {"lr_psnr_y": None, "lr_ssim_y": None, "lr_psnr_rgb": None, "lr_ssim_rgb": None,
-             "received_psnr_y": None, "received_ssim_y": None}
+    no_lr = {
+        "lr_psnr_y": None,
+        "lr_ssim_y": None,
+        "lr_psnr_rgb": None,
+        "lr_ssim_rgb": None,
+        "received_psnr_y": None,
+        "received_ssim_y": None,
+    }
     rows: list[dict] = []
     for m in methods:
         out_dir = None
         if save_root is not None:
             out_dir = save_root / safe_name(dataset) / safe_name(m.name)
             out_dir.mkdir(parents=True, exist_ok=True)
-        sends_hr = m.kind == HR_CODEC     # jpeg-hr: the HR goes through the codec, over its own qualities
-        lr = m.downscale(hr_b)            # the 8-bit image that is sent
+        sends_hr = m.kind == HR_CODEC  # jpeg-hr: the HR goes through the codec, over its own qualities
+        lr = m.downscale(hr_b)  # the 8-bit image that is sent
         if not sends_hr:
             lr_metrics = _pair_metrics(lr[0], lr_ref, 0, "lr_")
             if out_dir is not None:
@@ -347,15 +381,23 @@ def _evaluate_image(methods: list[Method], dataset: str, folder: Path, path: Pat
     return rows
 
 
-def _aggregate(rows: list[dict], methods: list[Method], dataset: str, scale: int, n: int,
-               seed: int) -> list[dict]:
+def _aggregate(rows: list[dict], methods: list[Method], dataset: str, scale: int, n: int, seed: int) -> list[dict]:
     records = []
     for m in methods:
         mine = [r for r in rows if r["model"] == m.name]
         for q in sorted({r["quality"] for r in mine}):
             sel = [r for r in mine if r["quality"] == q]
-            rec = {"dataset": dataset, "model": m.name, "kind": m.kind, "format": sel[0]["format"],
-                   "quality": q, "scale": scale, "modcrop": n, "seed": seed, "images": len(sel)}
+            rec = {
+                "dataset": dataset,
+                "model": m.name,
+                "kind": m.kind,
+                "format": sel[0]["format"],
+                "quality": q,
+                "scale": scale,
+                "modcrop": n,
+                "seed": seed,
+                "images": len(sel),
+            }
             for k in METRICS:
                 rec[k] = _mean([r[k] for r in sel])
             records.append(rec)

@@ -5,6 +5,7 @@
 :func:`roundtrip_captions` gives the original / bicubic / SAIN row of a round trip
 (:class:`sain.compare.RoundtripResult`), as ``sain roundtrip`` and ``sain demo`` draw it.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,9 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
-def comparison_image(rows: Sequence[Sequence[tuple[Tensor, str]]], title: str = "",
-                     window: tuple[int, int, int, int] | None = None) -> Image.Image:
+def comparison_image(
+    rows: Sequence[Sequence[tuple[Tensor, str]]], title: str = "", window: tuple[int, int, int, int] | None = None
+) -> Image.Image:
     """A grid of labelled crops: one row per entry, one ``(image, caption)`` per column.
 
     All images are cropped to the same ``window`` (default: :func:`detail_window` of the
@@ -72,8 +74,9 @@ def comparison_image(rows: Sequence[Sequence[tuple[Tensor, str]]], title: str = 
     pad, cap_h = 8, 24
     title_h = 30 if title else 0
     ncol = max(len(r) for r in rows)
-    canvas = Image.new("RGB", (pad + ncol * (pw + pad), title_h + pad + len(rows) * (ph + cap_h + pad)),
-                       (255, 255, 255))
+    canvas = Image.new(
+        "RGB", (pad + ncol * (pw + pad), title_h + pad + len(rows) * (ph + cap_h + pad)), (255, 255, 255)
+    )
     draw = ImageDraw.Draw(canvas)
     if title:
         draw.text((pad, 8), title, fill=(0, 0, 0), font=tfont)
@@ -81,7 +84,7 @@ def comparison_image(rows: Sequence[Sequence[tuple[Tensor, str]]], title: str = 
         y = title_h + pad + r * (ph + cap_h + pad)
         for c, (img, caption) in enumerate(row):
             x = pad + c * (pw + pad)
-            crop = Image.fromarray(to_uint8(img[:, top:top + ch, left:left + cw]))
+            crop = Image.fromarray(to_uint8(img[:, top : top + ch, left : left + cw]))
             canvas.paste(crop.resize((pw, ph), Image.Resampling.NEAREST), (x, y))
             draw.text((x + 2, y + ph + 4), caption, fill=(0, 0, 0), font=font)
     return canvas
@@ -90,8 +93,14 @@ def comparison_image(rows: Sequence[Sequence[tuple[Tensor, str]]], title: str = 
 def roundtrip_captions(r: RoundtripResult) -> list[tuple[Tensor, str]]:
     """The (image, caption) triple original / bicubic / SAIN of one round trip."""
     f = r.fmt.upper()
-    return [(r.original, "original"),
-            (r.bicubic.image, f"bicubic  {f} q{r.bicubic.quality}  {r.bicubic.bytes:,} B  "
-                              f"{fmt_value(r.bicubic.psnr_y, '.2f')} dB"),
-            (r.sain.image, f"{r.sain.method} x{r.scale}  {f} q{r.quality}  {r.sain.bytes:,} B  "
-                           f"{fmt_value(r.sain.psnr_y, '.2f')} dB")]
+    return [
+        (r.original, "original"),
+        (
+            r.bicubic.image,
+            f"bicubic  {f} q{r.bicubic.quality}  {r.bicubic.bytes:,} B  {fmt_value(r.bicubic.psnr_y, '.2f')} dB",
+        ),
+        (
+            r.sain.image,
+            f"{r.sain.method} x{r.scale}  {f} q{r.quality}  {r.sain.bytes:,} B  {fmt_value(r.sain.psnr_y, '.2f')} dB",
+        ),
+    ]

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["PRECISIONS", "check_precision", "downscale_precision", "cpu_has_bf16", "inference_autocast", "resolve_amp", "resolve_precision"]
+__all__ = [
+    "PRECISIONS",
+    "check_precision",
+    "downscale_precision",
+    "cpu_has_bf16",
+    "inference_autocast",
+    "resolve_amp",
+    "resolve_precision",
+]
 
 
 def cpu_has_bf16() -> bool:

@@ -7,6 +7,7 @@
 The record layout (:data:`RECORD_COLUMNS`, :data:`IMAGE_COLUMNS`, :data:`METRICS`) is
 defined here and filled by :mod:`sain.evaluate`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,16 +38,35 @@ HR_CODEC = HRCodecMethod.kind
 #: e.g. the LR metrics of ``jpeg-hr``; infinite PSNR where images are identical, e.g.
 #: the sent LR of ``bicubic`` against the bicubic LR).
 METRICS: tuple[str, ...] = (
-    "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb",
-    "lr_psnr_y", "lr_ssim_y", "lr_psnr_rgb", "lr_ssim_rgb",
-    "received_psnr_y", "received_ssim_y",
-    "bytes", "bpp",
+    "psnr_y",
+    "ssim_y",
+    "psnr_rgb",
+    "ssim_rgb",
+    "lr_psnr_y",
+    "lr_ssim_y",
+    "lr_psnr_rgb",
+    "lr_ssim_rgb",
+    "received_psnr_y",
+    "received_ssim_y",
+    "bytes",
+    "bpp",
 )
 
-RECORD_COLUMNS = ("dataset", "model", "kind", "format", "quality", "scale", "modcrop", "seed",
-                   "images", *METRICS)
-IMAGE_COLUMNS = ("dataset", "image", "height", "width", "model", "kind", "format", "quality",
-                  "scale", "modcrop", "seed", *METRICS)
+RECORD_COLUMNS = ("dataset", "model", "kind", "format", "quality", "scale", "modcrop", "seed", "images", *METRICS)
+IMAGE_COLUMNS = (
+    "dataset",
+    "image",
+    "height",
+    "width",
+    "model",
+    "kind",
+    "format",
+    "quality",
+    "scale",
+    "modcrop",
+    "seed",
+    *METRICS,
+)
 #: The files :func:`write_report` always writes (the plots come after them).
 REPORT_FILES = ("results.json", "results.csv", "per_image.csv", "results.md")
 
@@ -89,11 +109,14 @@ def markdown_report(records: list[dict]) -> str:
     lines = ["# Evaluation report", ""]
     if records:
         r0 = records[0]
-        lines += [f"Protocol (SAIN_SPEC section 5): x{r0['scale']}, {r0['format'].upper()} "
-                  f"(Pillow defaults), HR cropped to a multiple of {r0['modcrop']}, "
-                  f"{r0['scale']} border pixels ignored, latent seed {r0['seed']}. "
-                  "Cells are PSNR (dB) / SSIM averaged over the images; Y = BT.601 luma. "
-                  "bpp = bits of the compressed file per HR pixel.", ""]
+        lines += [
+            f"Protocol (SAIN_SPEC section 5): x{r0['scale']}, {r0['format'].upper()} "
+            f"(Pillow defaults), HR cropped to a multiple of {r0['modcrop']}, "
+            f"{r0['scale']} border pixels ignored, latent seed {r0['seed']}. "
+            "Cells are PSNR (dB) / SSIM averaged over the images; Y = BT.601 luma. "
+            "bpp = bits of the compressed file per HR pixel.",
+            "",
+        ]
     for dataset in dict.fromkeys(r["dataset"] for r in records):
         recs = [r for r in records if r["dataset"] == dataset]
         resc = [r for r in recs if r["kind"] != "jpeg-hr"]
@@ -115,22 +138,30 @@ def markdown_report(records: list[dict]) -> str:
             lines += ["Compressed LR size, bits per HR pixel (mean bytes):", ""]
             lines += _table(header, rows_of(lambda r: f"{r['bpp']:.3f} ({r['bytes']:.0f} B)")) + [""]
             lines += ["Received (compressed) LR vs bicubic LR, Y (PSNR/SSIM):", ""]
-            lines += _table(header, rows_of(lambda r: _fmt_pair(r["received_psnr_y"],
-                                                                r["received_ssim_y"]))) + [""]
-            lr_rows = [[nm, _fmt_pair(cell[(nm, qs[0])]["lr_psnr_y"], cell[(nm, qs[0])]["lr_ssim_y"]),
-                        _fmt_pair(cell[(nm, qs[0])]["lr_psnr_rgb"], cell[(nm, qs[0])]["lr_ssim_rgb"])]
-                       for nm in names if (nm, qs[0]) in cell]
+            lines += _table(header, rows_of(lambda r: _fmt_pair(r["received_psnr_y"], r["received_ssim_y"]))) + [""]
+            lr_rows = [
+                [
+                    nm,
+                    _fmt_pair(cell[(nm, qs[0])]["lr_psnr_y"], cell[(nm, qs[0])]["lr_ssim_y"]),
+                    _fmt_pair(cell[(nm, qs[0])]["lr_psnr_rgb"], cell[(nm, qs[0])]["lr_ssim_rgb"]),
+                ]
+                for nm in names
+                if (nm, qs[0]) in cell
+            ]
             lines += ["Sent LR (8-bit, before the codec) vs bicubic LR (PSNR/SSIM):", ""]
             lines += _table(["Method", "Y", "RGB"], lr_rows) + [""]
         if hrc:
             hrc = sorted(hrc, key=lambda r: r["quality"])
             lines += [f"{HR_CODEC}: the full-resolution image compressed directly (its own qualities):", ""]
             header = ["", *(f"QF{r['quality']}" for r in hrc)]
-            lines += _table(header, [
-                ["bpp", *(f"{r['bpp']:.3f}" for r in hrc)],
-                ["Y", *(_fmt_pair(r["psnr_y"], r["ssim_y"]) for r in hrc)],
-                ["RGB", *(_fmt_pair(r["psnr_rgb"], r["ssim_rgb"]) for r in hrc)],
-            ]) + [""]
+            lines += _table(
+                header,
+                [
+                    ["bpp", *(f"{r['bpp']:.3f}" for r in hrc)],
+                    ["Y", *(_fmt_pair(r["psnr_y"], r["ssim_y"]) for r in hrc)],
+                    ["RGB", *(_fmt_pair(r["psnr_rgb"], r["ssim_rgb"]) for r in hrc)],
+                ],
+            ) + [""]
     return "\n".join(lines)
 
 
@@ -185,8 +216,9 @@ def _plots(records: list[dict], out: Path) -> list[Path]:
     return written
 
 
-def write_report(records: list[dict], per_image_rows: list[dict], out_dir: str | Path,
-                 overwrite: bool = False) -> list[Path]:
+def write_report(
+    records: list[dict], per_image_rows: list[dict], out_dir: str | Path, overwrite: bool = False
+) -> list[Path]:
     """Write the report of an evaluation into ``out_dir`` (created if needed).
 
     Files: ``results.json`` (the list of per-dataset records; non-finite values as

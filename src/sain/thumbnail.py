@@ -8,6 +8,7 @@ mechanism for all three formats::
 
 ``sain:v1`` is the format version of this metadata (see CHANGELOG.md).
 """
+
 from __future__ import annotations
 
 import io
@@ -39,8 +40,11 @@ class ThumbnailInfo:
     height: int
 
     def to_text(self) -> str:
-        body = json.dumps({"model": self.model, "scale": self.scale, "width": self.width,
-                           "height": self.height}, sort_keys=True, separators=(", ", ": "))
+        body = json.dumps(
+            {"model": self.model, "scale": self.scale, "width": self.width, "height": self.height},
+            sort_keys=True,
+            separators=(", ", ": "),
+        )
         return META_PREFIX + body
 
     @classmethod
@@ -55,9 +59,8 @@ class ThumbnailInfo:
         if not isinstance(text, str) or not text.startswith(META_PREFIX):
             return None
         try:
-            d = json.loads(text[len(META_PREFIX):])
-            info = cls(model=str(d["model"]), scale=int(d["scale"]), width=int(d["width"]),
-                       height=int(d["height"]))
+            d = json.loads(text[len(META_PREFIX) :])
+            info = cls(model=str(d["model"]), scale=int(d["scale"]), width=int(d["width"]), height=int(d["height"]))
         except (ValueError, KeyError, TypeError):
             raise ValueError(f"corrupt sain metadata: {text[:80]!r}") from None
         if info.scale not in (2, 4, 8) or info.width < 1 or info.height < 1:

@@ -14,6 +14,7 @@ Loaded models are cached by file (path, modification time and size), and every c
 hands out its own copy, so a caller that moves, edits or trains its model cannot change
 what the next caller gets.
 """
+
 from __future__ import annotations
 
 import copy
@@ -56,7 +57,7 @@ class ZooEntry:
     codec: str
     filename: str
     description: str
-    sha256: str | None = None   # of the bundled file; None while the weights are not shipped
+    sha256: str | None = None  # of the bundled file; None while the weights are not shipped
 
     @property
     def path(self) -> Path:
@@ -67,18 +68,45 @@ class ZooEntry:
         return self.path.is_file()
 
 
-ZOO: dict[str, ZooEntry] = {e.name: e for e in [
-    ZooEntry("sain-x2-jpeg", "sain", 2, "jpeg", "sain_x2_jpeg.safetensors",
-             "SAIN x2 trained for JPEG (QF 75) by the project on a CPU budget",
-             "f2bbf3bb6c777172b6a8379eaf0ab0d11079737fbb6255cbcf55cdfcc16b1141"),
-    ZooEntry("sain-x4-jpeg", "sain", 4, "jpeg", "sain_x4_jpeg.safetensors",
-             "SAIN x4 trained for JPEG (QF 75) by the project on a CPU budget"),
-    ZooEntry("sain-x2-webp", "sain", 2, "webp", "sain_x2_webp.safetensors",
-             "SAIN x2 trained for WebP (QF 75) by the project on a CPU budget"),
-    ZooEntry("irn-x2", "irn", 2, "jpeg", "irn_x2.safetensors",
-             "IRN x2 baseline trained with the same budget as sain-x2-jpeg",
-             "500b257f409498a561a5f95b696832bf34b30c7a9862790da9a2695e6af99933"),
-]}
+ZOO: dict[str, ZooEntry] = {
+    e.name: e
+    for e in [
+        ZooEntry(
+            "sain-x2-jpeg",
+            "sain",
+            2,
+            "jpeg",
+            "sain_x2_jpeg.safetensors",
+            "SAIN x2 trained for JPEG (QF 75) by the project on a CPU budget",
+            "f2bbf3bb6c777172b6a8379eaf0ab0d11079737fbb6255cbcf55cdfcc16b1141",
+        ),
+        ZooEntry(
+            "sain-x4-jpeg",
+            "sain",
+            4,
+            "jpeg",
+            "sain_x4_jpeg.safetensors",
+            "SAIN x4 trained for JPEG (QF 75) by the project on a CPU budget",
+        ),
+        ZooEntry(
+            "sain-x2-webp",
+            "sain",
+            2,
+            "webp",
+            "sain_x2_webp.safetensors",
+            "SAIN x2 trained for WebP (QF 75) by the project on a CPU budget",
+        ),
+        ZooEntry(
+            "irn-x2",
+            "irn",
+            2,
+            "jpeg",
+            "irn_x2.safetensors",
+            "IRN x2 baseline trained with the same budget as sain-x2-jpeg",
+            "500b257f409498a561a5f95b696832bf34b30c7a9862790da9a2695e6af99933",
+        ),
+    ]
+}
 
 DEFAULT_MODEL = "sain-x2-jpeg"
 #: Method names that are not networks (see :func:`sain.pipeline.get_method`).
@@ -136,8 +164,9 @@ def resolve_model(name_or_path: str | os.PathLike | None = None) -> tuple[str, P
     if key in ZOO:
         entry = ZOO[key]
         if not entry.available:
-            raise CheckpointError(f"model {key!r} is known but its weights are not bundled in this "
-                                  f"version (expected {entry.path})")
+            raise CheckpointError(
+                f"model {key!r} is known but its weights are not bundled in this version (expected {entry.path})"
+            )
         return key, entry.path, entry
     p = Path(key)
     if p.exists():
@@ -156,8 +185,10 @@ def _load_cached(name: str, path: Path, entry: ZooEntry | None) -> RescalingMode
         if entry is not None and entry.sha256 is not None:
             digest = file_sha256(path)
             if digest != entry.sha256:
-                raise CheckpointError(f"model {name!r}: {path} is not the bundled weight file (SHA-256 "
-                                      f"{digest[:12]}..., expected {entry.sha256[:12]}...); reinstall sain")
+                raise CheckpointError(
+                    f"model {name!r}: {path} is not the bundled weight file (SHA-256 "
+                    f"{digest[:12]}..., expected {entry.sha256[:12]}...); reinstall sain"
+                )
         model = load_checkpoint(path)
         model.name = name  # type: ignore[assignment]
         _CACHE[key] = model.eval()

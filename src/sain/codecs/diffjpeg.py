@@ -126,9 +126,7 @@ def _quality_tensor(quality: float | Tensor, n: int, dtype: torch.dtype, device:
         elif quality.dim() == 1 and quality.shape[0] == n:
             q = quality
         else:
-            raise ValueError(
-                f"a quality tensor must be a scalar or have shape ({n},), got {tuple(quality.shape)}"
-            )
+            raise ValueError(f"a quality tensor must be a scalar or have shape ({n},), got {tuple(quality.shape)}")
         q = q.detach().to(dtype=dtype, device=device)
         if q.numel() and not (torch.isfinite(q).all() and (q >= 1).all() and (q <= 100).all()):
             raise ValueError("quality values must be in 1..100")
@@ -158,8 +156,10 @@ def quality_tables(
         ``(luminance, chrominance)``, each of shape (N, 8, 8) (N = 1 for a number).
     """
     n = quality.numel() if isinstance(quality, Tensor) else 1
-    device = torch.device(device) if device is not None else (
-        quality.device if isinstance(quality, Tensor) else torch.device("cpu")
+    device = (
+        torch.device(device)
+        if device is not None
+        else (quality.device if isinstance(quality, Tensor) else torch.device("cpu"))
     )
     q = _quality_tensor(quality.reshape(-1) if isinstance(quality, Tensor) else quality, n, dtype, device)
     scale = torch.where(q < 50, torch.floor(5000.0 / q), 200.0 - 2.0 * q).view(-1, 1, 1)

@@ -11,6 +11,7 @@ place that validates a quality calls :func:`check_quality`. Adding a codec is on
 Whether the installed Pillow can code a format is :attr:`Codec.available`
 (``PIL.features.check`` of :attr:`Codec.pil_feature`; JPEG and PNG are always built in).
 """
+
 from __future__ import annotations
 
 import numbers
@@ -74,12 +75,15 @@ class Codec:
 
 
 #: Every codec the package knows, by name, in the order they are listed to users.
-CODECS: dict[str, Codec] = {c.name: c for c in [
-    Codec("jpeg", "jpg", "JPEG", None, QUALITY_RANGE, lossy=True, differentiable_surrogate="diff_jpeg"),
-    Codec("webp", "webp", "WEBP", "webp", QUALITY_RANGE, lossy=True),
-    Codec("avif", "avif", "AVIF", "avif", QUALITY_RANGE, lossy=True),
-    Codec("png", "png", "PNG", None, None, lossy=False),
-]}
+CODECS: dict[str, Codec] = {
+    c.name: c
+    for c in [
+        Codec("jpeg", "jpg", "JPEG", None, QUALITY_RANGE, lossy=True, differentiable_surrogate="diff_jpeg"),
+        Codec("webp", "webp", "WEBP", "webp", QUALITY_RANGE, lossy=True),
+        Codec("avif", "avif", "AVIF", "avif", QUALITY_RANGE, lossy=True),
+        Codec("png", "png", "PNG", None, None, lossy=False),
+    ]
+}
 
 _ALIASES = {"jpg": "jpeg"}
 

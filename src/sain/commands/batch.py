@@ -1,8 +1,9 @@
 """Batch plumbing of the commands: many inputs, one failure each, a progress bar.
 
-    paths ─expand_inputs─> files ─plan_outputs (refuse clashes and existing files)─> jobs
-    jobs ─process_files (each failure reduced to one line, the others go on)─> failures
+paths ─expand_inputs─> files ─plan_outputs (refuse clashes and existing files)─> jobs
+jobs ─process_files (each failure reduced to one line, the others go on)─> failures
 """
+
 from __future__ import annotations
 
 import sys
@@ -45,8 +46,9 @@ def expand_inputs(paths: Iterable[PathLike]) -> list[Path]:
     return out
 
 
-def plan_outputs(inputs: Sequence[Path], outdir: PathLike, suffix: str,
-                 force: bool) -> tuple[list[tuple[Path, Path]], list[Failure]]:
+def plan_outputs(
+    inputs: Sequence[Path], outdir: PathLike, suffix: str, force: bool
+) -> tuple[list[tuple[Path, Path]], list[Failure]]:
     """Pair inputs with ``outdir/<stem>.<suffix>``; refuse existing files (unless ``force``)
     and two inputs with the same output, before any work is done."""
     outdir = Path(outdir)
@@ -65,9 +67,14 @@ def plan_outputs(inputs: Sequence[Path], outdir: PathLike, suffix: str,
     return jobs, failures
 
 
-def process_files(jobs: Sequence[tuple[Path, Any]], work: Callable[[Path, Any], Any], *,
-                  progress: bool = False, desc: str = "", report: Callable[[Any], None] | None = None
-                  ) -> list[Failure]:
+def process_files(
+    jobs: Sequence[tuple[Path, Any]],
+    work: Callable[[Path, Any], Any],
+    *,
+    progress: bool = False,
+    desc: str = "",
+    report: Callable[[Any], None] | None = None,
+) -> list[Failure]:
     """Run ``work(src, dst)`` for every job; an input that fails does not stop the others.
 
     Args:
@@ -81,8 +88,9 @@ def process_files(jobs: Sequence[tuple[Path, Any]], work: Callable[[Path, Any], 
     from tqdm import tqdm
 
     failures = []
-    with tqdm(total=len(jobs), desc=desc, unit="img", file=sys.stderr, disable=not progress,
-              leave=False, dynamic_ncols=True) as bar:
+    with tqdm(
+        total=len(jobs), desc=desc, unit="img", file=sys.stderr, disable=not progress, leave=False, dynamic_ncols=True
+    ) as bar:
         for src, dst in jobs:
             bar.set_postfix_str(Path(src).name, refresh=False)
             try:

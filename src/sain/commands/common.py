@@ -1,4 +1,5 @@
 """Argument types and helpers shared by the sub-commands (encode, decode, roundtrip, demo)."""
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,7 @@ def tile(text: str) -> str | int:
     try:
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--tile must be auto, on, off or a number of pixels, got {text!r}") \
-            from None
+        raise argparse.ArgumentTypeError(f"--tile must be auto, on, off or a number of pixels, got {text!r}") from None
     if n < 16:
         raise argparse.ArgumentTypeError(f"--tile must be at least 16 pixels, got {n}")
     return n
@@ -51,14 +51,25 @@ def tile(text: str) -> str | int:
 
 def add_common(p: argparse.ArgumentParser, model_default: str | None = DEFAULT_MODEL) -> None:
     """Options shared by encode, decode and roundtrip."""
-    p.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUTDIR",
-                   help="folder for the results (created if missing)")
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        required=True,
+        type=Path,
+        metavar="OUTDIR",
+        help="folder for the results (created if missing)",
+    )
     help_model = "zoo name (see 'sain models') or weight file"
-    p.add_argument("--model", default=model_default,
-                   help=help_model + (f" (default: {model_default})" if model_default else ""))
-    p.add_argument("--tile", type=tile, default="auto", metavar="auto|on|off|N",
-                   help="process in overlapping tiles of N LR pixels (auto: above ~1 megapixel at LR; "
-                        "identical results)")
+    p.add_argument(
+        "--model", default=model_default, help=help_model + (f" (default: {model_default})" if model_default else "")
+    )
+    p.add_argument(
+        "--tile",
+        type=tile,
+        default="auto",
+        metavar="auto|on|off|N",
+        help="process in overlapping tiles of N LR pixels (auto: above ~1 megapixel at LR; identical results)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-file lines")
 
@@ -67,9 +78,14 @@ def add_runtime(p: argparse.ArgumentParser, precision: str = "auto", device: boo
     """``--precision``, ``--device`` and ``--threads``: how the network runs (see :func:`apply_runtime`)."""
     from ..precision import PRECISIONS
 
-    p.add_argument("--precision", default=precision, type=str.lower, choices=PRECISIONS,
-                   help=f"arithmetic of the network (default: {precision}; auto = the thumbnail in fp32 and "
-                        "the restoring pass in bf16 on CPUs with AMX/AVX512-bf16 and on GPUs, fp32 elsewhere)")
+    p.add_argument(
+        "--precision",
+        default=precision,
+        type=str.lower,
+        choices=PRECISIONS,
+        help=f"arithmetic of the network (default: {precision}; auto = the thumbnail in fp32 and "
+        "the restoring pass in bf16 on CPUs with AMX/AVX512-bf16 and on GPUs, fp32 elsewhere)",
+    )
     if device:
         p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps, ... (default: cpu)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's)")
@@ -102,8 +118,9 @@ def add_format(p: argparse.ArgumentParser) -> None:
     """``--format``: one of the thumbnail formats (argparse lists them on a bad value)."""
     from ..encoding import ENCODE_FORMATS
 
-    p.add_argument("--format", default="jpeg", type=str.lower, choices=ENCODE_FORMATS,
-                   help="thumbnail format (default: jpeg)")
+    p.add_argument(
+        "--format", default="jpeg", type=str.lower, choices=ENCODE_FORMATS, help="thumbnail format (default: jpeg)"
+    )
 
 
 def add_codec(p: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
 """``sain decode THUMB... -o OUTDIR``: thumbnails -> full-resolution PNGs."""
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,12 @@ def run(args: argparse.Namespace) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     jobs, failures = plan_outputs(inputs, args.output_dir, "png", args.force)
     failures += process_files(
-        jobs, lambda src, dst: decode_file(src, dst, model, args.seed, args.scale, args.size, args.force,
-                                           args.tile, args.precision, device),
-        progress=show_progress(args), desc="decode",
-        report=None if args.quiet else (lambda r: print(r.summary())))
+        jobs,
+        lambda src, dst: decode_file(
+            src, dst, model, args.seed, args.scale, args.size, args.force, args.tile, args.precision, device
+        ),
+        progress=show_progress(args),
+        desc="decode",
+        report=None if args.quiet else (lambda r: print(r.summary())),
+    )
     return finish("decode", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))

@@ -1,4 +1,5 @@
 """``sain encode PHOTO... -o OUTDIR``: photos -> small JPEG/WebP/AVIF thumbnails."""
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,12 @@ def run(args: argparse.Namespace) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     jobs, failures = plan_outputs(inputs, args.output_dir, SUFFIXES[args.format], args.force)
     failures += process_files(
-        jobs, lambda src, dst: encode_file(src, dst, model, args.format, args.quality, args.force, args.tile,
-                                           args.precision, device),
-        progress=show_progress(args), desc="encode",
-        report=None if args.quiet else (lambda r: print(r.summary())))
+        jobs,
+        lambda src, dst: encode_file(
+            src, dst, model, args.format, args.quality, args.force, args.tile, args.precision, device
+        ),
+        progress=show_progress(args),
+        desc="encode",
+        report=None if args.quiet else (lambda r: print(r.summary())),
+    )
     return finish("encode", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))

@@ -1,4 +1,5 @@
 """``sain eval``: the paper's evaluation protocol for any models and image folders."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,25 +28,49 @@ examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", action="append", required=True, metavar="MODEL",
-                   help="zoo name, weight file, reference checkpoint, 'bicubic' or 'jpeg-hr' (repeatable)")
-    p.add_argument("--data", action="append", required=True, metavar="DIR",
-                   help="folder of HR images, one dataset per folder (repeatable)")
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="MODEL",
+        help="zoo name, weight file, reference checkpoint, 'bicubic' or 'jpeg-hr' (repeatable)",
+    )
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="folder of HR images, one dataset per folder (repeatable)",
+    )
     p.add_argument("--out", required=True, metavar="REPORT_DIR", help="folder for the report")
-    p.add_argument("--format", default="jpeg", metavar="FMT",
-                   help="codec of the LR: jpeg, webp, avif or png (default: jpeg)")
-    p.add_argument("--quality", default="30,50,70,80,90", metavar="Q,Q,...",
-                   help="comma-separated codec qualities 1..100 (default: 30,50,70,80,90)")
-    p.add_argument("--hr-quality", metavar="Q,Q,...",
-                   help="quality sweep of jpeg-hr (default: 3,5,10,15,20,30,40,50 at x2, "
-                        "1,3,5,8,10,15 at x4: HR file sizes that span the LRs')")
+    p.add_argument(
+        "--format", default="jpeg", metavar="FMT", help="codec of the LR: jpeg, webp, avif or png (default: jpeg)"
+    )
+    p.add_argument(
+        "--quality",
+        default="30,50,70,80,90",
+        metavar="Q,Q,...",
+        help="comma-separated codec qualities 1..100 (default: 30,50,70,80,90)",
+    )
+    p.add_argument(
+        "--hr-quality",
+        metavar="Q,Q,...",
+        help="quality sweep of jpeg-hr (default: 3,5,10,15,20,30,40,50 at x2, "
+        "1,3,5,8,10,15 at x4: HR file sizes that span the LRs')",
+    )
     p.add_argument("--scale", type=int, help="rescaling factor (default: the models'; 2 for bicubic alone)")
-    p.add_argument("--modcrop", type=int, metavar="N",
-                   help="crop each HR to a multiple of N first (default: the scale; the paper's "
-                        "Set5/Set14 numbers use 12)")
+    p.add_argument(
+        "--modcrop",
+        type=int,
+        metavar="N",
+        help="crop each HR to a multiple of N first (default: the scale; the paper's Set5/Set14 numbers use 12)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the latent sample (default: 0)")
-    p.add_argument("--save-images", action="store_true",
-                   help="also write the LR, compressed LR and restored images to REPORT_DIR/images")
+    p.add_argument(
+        "--save-images",
+        action="store_true",
+        help="also write the LR, compressed LR and restored images to REPORT_DIR/images",
+    )
     add_runtime(p, precision="fp32")
     p.add_argument("--force", action="store_true", help="overwrite an existing report in REPORT_DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -63,15 +88,26 @@ def run(args: argparse.Namespace) -> int:
     device = apply_runtime(args) or "cpu"
     qualities = parse_qualities(args.quality)
     hr_qualities = parse_qualities(args.hr_quality) if args.hr_quality is not None else None
-    result = evaluate(args.model, args.data, fmt=args.format, qualities=qualities, scale=args.scale,
-                      seed=args.seed, modcrop=args.modcrop,
-                      save_images_dir=out / "images" if args.save_images else None,
-                      progress=not args.no_progress, hr_qualities=hr_qualities, device=device,
-                      precision=args.precision)
+    result = evaluate(
+        args.model,
+        args.data,
+        fmt=args.format,
+        qualities=qualities,
+        scale=args.scale,
+        seed=args.seed,
+        modcrop=args.modcrop,
+        save_images_dir=out / "images" if args.save_images else None,
+        progress=not args.no_progress,
+        hr_qualities=hr_qualities,
+        device=device,
+        precision=args.precision,
+    )
     write_report(result.records, result.per_image, out, overwrite=True)
     for r in result.records:
-        print(f"{r['dataset']:<12} {r['model']:<16} {r['format']} q{r['quality']:<3} "
-              f"PSNR-Y {r['psnr_y']:6.2f}  SSIM-Y {r['ssim_y']:.4f}  "
-              f"PSNR-RGB {r['psnr_rgb']:6.2f}  bpp {r['bpp']:.3f}")
+        print(
+            f"{r['dataset']:<12} {r['model']:<16} {r['format']} q{r['quality']:<3} "
+            f"PSNR-Y {r['psnr_y']:6.2f}  SSIM-Y {r['ssim_y']:.4f}  "
+            f"PSNR-RGB {r['psnr_rgb']:6.2f}  bpp {r['bpp']:.3f}"
+        )
     print(f"report written to {out}")
     return 0

@@ -1,4 +1,5 @@
 """``sain models``: the bundled and known models."""
+
 from __future__ import annotations
 
 import argparse
@@ -40,10 +41,19 @@ def run(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for e in list_models():
         info = model_info(e)
-        rows.append({"name": e.name, "arch": e.arch, "scale": e.scale, "codec": e.codec,
-                     "size_mb": round(e.path.stat().st_size / 1e6, 1) if e.available else None,
-                     "eval": info.get("eval"), "bundled": e.available, "default": e.name == DEFAULT_MODEL,
-                     "description": e.description})
+        rows.append(
+            {
+                "name": e.name,
+                "arch": e.arch,
+                "scale": e.scale,
+                "codec": e.codec,
+                "size_mb": round(e.path.stat().st_size / 1e6, 1) if e.available else None,
+                "eval": info.get("eval"),
+                "bundled": e.available,
+                "default": e.name == DEFAULT_MODEL,
+                "description": e.description,
+            }
+        )
     if args.json:
         for r in rows:
             print(json.dumps(r, sort_keys=True))
@@ -53,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         size = f"{r['size_mb']:.1f} MB" if r["size_mb"] is not None else "-"
         name = r["name"] + (" *" if r["default"] else "")
-        print(f"{name:<16}{'x' + str(r['scale']):>6}  {r['codec']:<6}{size:>9}  "
-              f"{'yes' if r['bundled'] else 'no':<8} {eval_summary(r['eval'])}")
+        print(
+            f"{name:<16}{'x' + str(r['scale']):>6}  {r['codec']:<6}{size:>9}  "
+            f"{'yes' if r['bundled'] else 'no':<8} {eval_summary(r['eval'])}"
+        )
     print("\n* default model. Any weight file or reference checkpoint also works: --model PATH.")
     return 0

@@ -1,4 +1,5 @@
 """``sain roundtrip PHOTO -o OUTDIR``: encode + decode, compared with bicubic at the same bytes."""
+
 from __future__ import annotations
 
 import argparse
@@ -60,7 +61,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"comparison: {outs['comparison']}\n")
 
     failures += process_files(
-        jobs, lambda src, _: roundtrip_file(src, args.output_dir, model, args.format, args.quality,
-                                            args.seed, args.force, args.tile, args.precision, device),
-        progress=show_progress(args), desc="roundtrip", report=None if args.quiet else report)
+        jobs,
+        lambda src, _: roundtrip_file(
+            src,
+            args.output_dir,
+            model,
+            args.format,
+            args.quality,
+            args.seed,
+            args.force,
+            args.tile,
+            args.precision,
+            device,
+        ),
+        progress=show_progress(args),
+        desc="roundtrip",
+        report=None if args.quiet else report,
+    )
     return finish("roundtrip", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))

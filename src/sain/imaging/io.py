@@ -289,7 +289,5 @@ def list_images(folder: PathLike, recursive: bool = True) -> list[Path]:
         raise NotADirectoryError(f"not a directory: {folder}")
     candidates = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(
-        p
-        for p in candidates
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+        p for p in candidates if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
     )

@@ -185,6 +185,11 @@ class RescalingModel(nn.Module):
         if not isinstance(lr, Tensor) or lr.dim() != 4 or lr.shape[1] != 3:
             raise ValueError(f"expected a (N, 3, h, w) LR tensor, got shape {tuple(getattr(lr, 'shape', ()))}")
 
+    # -- the network -----------------------------------------------------------------
+    def inverse(self, y: Tensor, return_logdet: bool = False) -> Any:
+        """``y`` (N, 3*s^2, h, w) -> ``(x, lr)`` (+ ``logdet``): the exact inverse of the forward."""
+        raise NotImplementedError
+
     # -- inference interface --------------------------------------------------------
     def sample_latent(self, lr: Tensor, generator: torch.Generator | None = None, chunk: int | None = None) -> Tensor:
         """A latent ``z`` (N, 3*(s^2-1), h, w) for upscaling ``lr`` (same dtype and device).

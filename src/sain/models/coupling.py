@@ -146,10 +146,10 @@ class EnhancedInvBlock(InvBlock):
         a, b = split_channels(x, self.split)
         return a + self._run(self.E, b, cond)
 
-    def forward(
+    def forward(  # type: ignore[override]
         self,
         x: Tensor,
-        rev: bool = False,  # type: ignore[override]
+        rev: bool = False,
         cond: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         self._check(x, cond)

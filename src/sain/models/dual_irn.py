@@ -56,8 +56,8 @@ class DualIRN(RescalingModel):
 
     def __init__(self, scale: int = 2, blocks_per_level: int = 8):
         super().__init__(scale)
-        self.d_irn = IRN(scale, blocks_per_level)
-        self.u_irn = IRN(scale, blocks_per_level)
+        self.d_irn: IRN = IRN(scale, blocks_per_level)
+        self.u_irn: IRN = IRN(scale, blocks_per_level)
         self.blocks_per_level = self.d_irn.blocks_per_level
         self.channels = self.d_irn.channels
 

@@ -60,7 +60,8 @@ class HaarDownsampling(nn.Module):
         self.register_buffer("weight", haar_dense_filters(channels), persistent=False)
 
     def _w(self, x: Tensor) -> Tensor:
-        return self.weight.to(dtype=x.dtype, device=x.device)
+        w: Tensor = self.weight  # type: ignore[assignment]
+        return w.to(dtype=x.dtype, device=x.device)
 
     def forward(self, x: Tensor, rev: bool = False) -> tuple[Tensor, Tensor]:
         """Forward (``rev=False``) or inverse transform.

@@ -20,7 +20,7 @@ from .haar import HaarDownsampling
 __all__ = ["chain_radius", "subnet_radius"]
 
 
-def subnet_radius(net: nn.Module) -> int:
+def subnet_radius(net: object) -> int:
     """A subnet's radius at its own resolution (its ``receptive_radius`` attribute)."""
     r = getattr(net, "receptive_radius", None)
     if not isinstance(r, int):

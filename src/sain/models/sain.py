@@ -132,7 +132,8 @@ class SAIN(RescalingModel):
             out, _ = op(out)
         for op in self.down_operations[:-1]:
             out, _, _ = op(out)
-        return self.down_operations[-1].send_lr(out)
+        last: EnhancedInvBlock = self.down_operations[-1]  # type: ignore[assignment]
+        return last.send_lr(out)
 
     def inverse(self, y: Tensor, return_logdet: bool = False):
         """``y`` (N, 3*s^2, h, w) -> ``(x, lr)``: HR and the recovered high-quality LR."""

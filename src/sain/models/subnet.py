@@ -168,9 +168,9 @@ class DenseBlock(nn.Module):
         for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
             nn.init.xavier_normal_(conv.weight)
             conv.weight.data.mul_(0.1)
-            nn.init.zeros_(conv.bias)
+            nn.init.zeros_(conv.bias)  # type: ignore[arg-type]
         nn.init.zeros_(self.conv5.weight)
-        nn.init.zeros_(self.conv5.bias)
+        nn.init.zeros_(self.conv5.bias)  # type: ignore[arg-type]
 
     fused: bool = True
 
@@ -196,7 +196,7 @@ class DenseBlock(nn.Module):
     def inference_weights(self, dtype: torch.dtype, device: torch.device) -> tuple[list[Tensor], Tensor]:
         """The stacked weights in ``dtype`` on ``device``, prepared once and kept until a
         parameter changes (in-place updates bump its version, a new tensor its address)."""
-        params = [p for c in self._convs() for p in (c.weight, c.bias)]
+        params: list[Tensor] = [p for c in self._convs() for p in (c.weight, c.bias) if p is not None]
         key = (dtype, device, tuple((p.data_ptr(), p._version) for p in params))
         cache = self.__dict__.get("_inference_cache")
         if cache is None or cache[0] != key:

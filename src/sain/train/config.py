@@ -19,14 +19,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..models import get_arch, list_archs
+from ..models import RescalingModel, get_arch, list_archs
 
 
 class ConfigError(ValueError):
     """An invalid configuration file or override."""
 
 
-def _arch_class(arch: Any, where: str = "model.arch") -> type:
+def _arch_class(arch: Any, where: str = "model.arch") -> type[RescalingModel]:
     try:
         return get_arch(arch)
     except ValueError:

@@ -149,6 +149,8 @@ class Objective(nn.Module):
     forward that uses every parameter (forward and inverse passes included).
     """
 
+    model: RescalingModel
+
     def __init__(
         self,
         model: RescalingModel,

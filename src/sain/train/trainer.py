@@ -188,7 +188,7 @@ class Trainer:
         torch.manual_seed(cfg.run.seed)
         model = build_model(cfg.model.arch, **cfg.model.build_kwargs()).to(device)
         if cfg.run.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = model
         self.opt = torch.optim.Adam(
             model.parameters(),
@@ -363,7 +363,7 @@ class Trainer:
                     logs.record(
                         step,
                         terms,
-                        self.sched.get_last_lr()[0],
+                        float(self.sched.get_last_lr()[0]),
                         val,
                         write=step % cfg.run.log_every == 0 or val is not None,
                     )

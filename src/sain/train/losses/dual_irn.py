@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from ...codecs import codec_roundtrip, diff_jpeg, quantize
+from ...models import IRN
 from ..objective import Objective, l1, l2, register_objective
 
 
@@ -49,7 +50,8 @@ def dual_irn_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor
     ``comp``, ``sim``, ``latent_u``, ``rec`` and ``loss`` (float32 scalars).
     """
     model = obj.model
-    d_irn, u_irn = model.d_irn, model.u_irn
+    d_irn: IRN = model.d_irn  # type: ignore[assignment]
+    u_irn: IRN = model.u_irn  # type: ignore[assignment]
     x, lr_ref = batch["hr"], batch["lr_ref"]
     dev = x.device
     xf = obj.fmt(x)
