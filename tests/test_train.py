@@ -313,6 +313,23 @@ def test_packed_state_resumes_closely(run_a, sain_cfg, tmp_path):
     assert sain_train(sain_cfg, "--out", out2, "--iters", 6, "--resume-from", packed) == 2
 
 
+def test_packed_state_in_shards_reads_back_whole(run_a, tmp_path):
+    """sain pack --shard-mb: files of at most that size, read back as one state; a missing shard is an error."""
+    from sain.train.portable import shard_path, unpack
+
+    full = torch.load(run_a / "checkpoint.pt", weights_only=True)
+    packed = tmp_path / "state.safetensors"
+    assert sain_cli("pack", run_a / "checkpoint.pt", packed, "--shard-mb", "0.2") == 0
+    files = sorted(tmp_path.glob("state*.safetensors"))
+    assert len(files) >= 3 and all(f.stat().st_size < 0.2e6 + 50_000 for f in files)
+    state = unpack(packed)
+    assert_same_state(full["model"], state["model"])
+    assert state["optimizer"]["state"].keys() == full["optimizer"]["state"].keys()
+    shard_path(packed, 2).unlink()
+    with pytest.raises(FileNotFoundError, match="lacks its shard state.shard2.safetensors"):
+        unpack(packed)
+
+
 def sain_cli(*args) -> int:
     return cli.main([str(a) for a in args])
 

@@ -17,6 +17,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a run's checkpoint.pt")
     p.add_argument("out", help="the packed state file to write (.safetensors)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument(
+        "--shard-mb",
+        type=float,
+        metavar="MB",
+        help="split into files of at most MB megabytes (OUT, OUT-stem.shard1.safetensors, ...)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
 
     if Path(args.out).exists() and not args.force:
         raise FileExistsError(f"{args.out} exists (use --force to overwrite)")
-    out = pack(args.checkpoint, args.out)
+    if args.shard_mb is not None and args.shard_mb <= 0:
+        raise ValueError(f"--shard-mb must be > 0, got {args.shard_mb}")
+    shard = int(args.shard_mb * 1e6) if args.shard_mb else None
+    out = pack(args.checkpoint, args.out, shard_bytes=shard)
     print(f"packed {args.checkpoint} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0

@@ -26,8 +26,18 @@ from ..fileio import atomic_path
 FORMAT = "sain-train-state-v1"
 
 
-def pack(checkpoint: str | os.PathLike, out: str | os.PathLike, moments_dtype: torch.dtype = torch.bfloat16) -> Path:
-    """Write the training state of ``checkpoint`` (a ``checkpoint.pt``) to ``out`` (safetensors)."""
+def pack(
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    moments_dtype: torch.dtype = torch.bfloat16,
+    shard_bytes: int | None = None,
+) -> Path:
+    """Write the training state of ``checkpoint`` (a ``checkpoint.pt``) to ``out`` (safetensors).
+
+    ``shard_bytes``: split it into files of at most that size (``out``, then
+    ``NAME.shard1.safetensors``, ...; e.g. to bring a state back from a machine that
+    returns files of at most 16 MiB); :func:`unpack` reads them all from ``out``.
+    """
     from safetensors.torch import save_file
 
     src = Path(checkpoint)
@@ -62,9 +72,32 @@ def pack(checkpoint: str | os.PathLike, out: str | os.PathLike, moments_dtype: t
     }
     dst = Path(out)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(dst) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    shards = _split(tensors, shard_bytes) if shard_bytes else [tensors]
+    meta["shards"] = str(len(shards))
+    for i, part in enumerate(shards):
+        with atomic_path(shard_path(dst, i)) as tmp:
+            save_file(part, str(tmp), metadata={**meta, "shard": str(i)})
     return dst
+
+
+def shard_path(path: str | os.PathLike, i: int) -> Path:
+    """File of shard ``i`` of a packed state: the path itself for shard 0, ``NAME.shardI.safetensors`` after."""
+    p = Path(path)
+    return p if i == 0 else p.with_name(f"{p.stem}.shard{i}{p.suffix}")
+
+
+def _split(tensors: dict[str, Tensor], limit: int) -> list[dict[str, Tensor]]:
+    """Tensors grouped in order into files of at most ``limit`` bytes (a bigger tensor alone)."""
+    parts: list[dict[str, Tensor]] = [{}]
+    size = 0
+    for k, v in tensors.items():
+        n = v.numel() * v.element_size()
+        if parts[-1] and size + n > limit:
+            parts.append({})
+            size = 0
+        parts[-1][k] = v
+        size += n
+    return parts
 
 
 def unpack(path: str | os.PathLike) -> dict[str, Any]:
@@ -74,14 +107,24 @@ def unpack(path: str | os.PathLike) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no packed training state at {p}")
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception:  # noqa: BLE001
-        raise ValueError(f"{p}: not a safetensors file") from None
+
+    def read(q: Path) -> tuple[dict[str, str], dict[str, Tensor]]:
+        if not q.is_file():
+            raise FileNotFoundError(f"packed training state {p} lacks its shard {q.name}")
+        try:
+            with safe_open(str(q), framework="pt") as f:
+                return dict(f.metadata() or {}), {k: f.get_tensor(k) for k in f.keys()}
+        except Exception:  # noqa: BLE001
+            raise ValueError(f"{q}: not a safetensors file") from None
+
+    meta, tensors = read(p)
     if meta.get("format") != FORMAT:
         raise ValueError(f"{p}: not a packed sain training state")
+    for i in range(1, int(meta.get("shards", "1"))):
+        m, t = read(shard_path(p, i))
+        if m.get("format") != FORMAT or m.get("step") != meta["step"] or m.get("shard") != str(i):
+            raise ValueError(f"{shard_path(p, i)}: not shard {i} of {p} (step {meta['step']})")
+        tensors.update(t)
     model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     opt_state: dict[int, dict[str, Tensor]] = {}
     for k, v in tensors.items():
