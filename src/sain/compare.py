@@ -226,7 +226,7 @@ def roundtrip_file(
     src = Path(src)
     outs = roundtrip_outputs(src, outdir, fmt)
     for p in outs.values():
-        check_target(p, force)
+        check_target(p, force, src)
     hr = read_image(src)
     r = roundtrip_image(hr, model, fmt, quality, seed, tile, precision=precision, device=device)
     assert isinstance(r, RoundtripResult)

@@ -16,6 +16,7 @@ Errors on bad input are ``ValueError`` (``ImageReadError``, ``CheckpointError``)
 from __future__ import annotations
 
 import io
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,8 +99,22 @@ def encode_lr(lr_u8: np.ndarray, fmt: str, quality: int, info: ThumbnailInfo | N
     return encode(lr_u8, fmt, quality, exif=None if info is None else info.exif())
 
 
-def check_target(dst: Path, force: bool) -> None:
-    """FileExistsError when ``dst`` exists and not ``force``; IsADirectoryError for a folder."""
+def same_file(a: PathLike, b: PathLike) -> bool:
+    """Whether two paths name the same file (after symlinks; hard links via ``samefile``)."""
+    try:
+        pa, pb = Path(a), Path(b)
+        if pa.resolve() == pb.resolve():
+            return True
+        return pa.exists() and pb.exists() and os.path.samefile(pa, pb)
+    except (OSError, RuntimeError):
+        return False
+
+
+def check_target(dst: Path, force: bool, src: PathLike | None = None) -> None:
+    """ValueError when ``dst`` is the input ``src`` (even with ``force``); FileExistsError
+    when ``dst`` exists and not ``force``; IsADirectoryError for a folder."""
+    if src is not None and same_file(src, dst):
+        raise ValueError(f"output {dst} is the input {src} itself; refusing to overwrite it (choose another folder)")
     if dst.exists() and not force:
         raise FileExistsError(f"{dst} exists (use --force to overwrite)")
     if dst.exists() and dst.is_dir():
@@ -192,7 +207,7 @@ def encode_file(
     """
     src, dst = Path(src), Path(dst)
     fmt = check_format(fmt if fmt is not None else dst.suffix.lstrip(".") or "jpeg")
-    check_target(dst, force)
+    check_target(dst, force, src)
     t0 = time.perf_counter()
     hr = read_image(src)
     data, info = encode_image(hr, model, fmt, quality, tile, precision, device)
@@ -336,7 +351,7 @@ def decode_file(
 ) -> DecodeResult:
     """Restore a thumbnail file into a PNG (written atomically); arguments as :func:`decode_image`."""
     src, dst = Path(src), Path(dst)
-    check_target(dst, force)
+    check_target(dst, force, src)
     t0 = time.perf_counter()
     data, name = read_bytes(src)
     hr, m, lr_size = _decode(data, name, model, seed, scale, size, tile, precision, device)

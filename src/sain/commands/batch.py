@@ -6,6 +6,7 @@ jobs ─process_files (each failure reduced to one line, the others go on)─> f
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from ..checkpoint import CheckpointError
 from ..imaging import list_images
 from ..thumbnail import PathLike
 
-__all__ = ["Failure", "expand_inputs", "one_line", "plan_outputs", "process_files"]
+__all__ = ["Failure", "expand_inputs", "one_line", "plan_outputs", "process_files", "refuse_aliases"]
 
 
 @dataclass
@@ -44,6 +45,39 @@ def expand_inputs(paths: Iterable[PathLike]) -> list[Path]:
     for p in map(Path, paths):
         out.extend(list_images(p) if p.is_dir() else [p])
     return out
+
+
+def _identity(p: Path) -> tuple[str, tuple[int, int] | None]:
+    """(resolved path, (device, inode) when the file exists): what makes two paths one file."""
+    try:
+        resolved = str(p.resolve())
+    except (OSError, RuntimeError):
+        resolved = str(p.absolute())
+    try:
+        st = os.stat(p)
+        return resolved, (st.st_dev, st.st_ino)
+    except OSError:
+        return resolved, None
+
+
+def refuse_aliases(inputs: Iterable[Path], outputs: Iterable[Path]) -> None:
+    """ValueError (a usage error: exit 2, before any work, ``--force`` or not) when an
+    output path is one of the inputs: the same path, through a symlink, or a hard link."""
+    paths: dict[str, Path] = {}
+    inodes: dict[tuple[int, int], Path] = {}
+    for src in inputs:
+        resolved, inode = _identity(src)
+        paths[resolved] = src
+        if inode is not None:
+            inodes[inode] = src
+    for dst in outputs:
+        resolved, inode = _identity(dst)
+        hit = paths.get(resolved) or (inodes.get(inode) if inode is not None else None)
+        if hit is not None:
+            raise ValueError(
+                f"output {dst} is the input {hit} itself; refusing to overwrite an input "
+                "(even with --force): choose another output folder"
+            )
 
 
 def plan_outputs(

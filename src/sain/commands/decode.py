@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import UsageError
     from ..encoding import decode_file
     from ..zoo import get_model, model_name
-    from .batch import expand_inputs, plan_outputs, process_files
+    from .batch import expand_inputs, plan_outputs, process_files, refuse_aliases
 
     device = apply_runtime(args)
     model = None
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         if args.scale is not None and args.scale != model.scale:
             raise UsageError(f"model {model_name(model)!r} is x{model.scale}, but --scale {args.scale} was given")
     inputs = expand_inputs(args.thumbs)
+    refuse_aliases(inputs, [args.output_dir / f"{p.stem}.png" for p in inputs])
     args.output_dir.mkdir(parents=True, exist_ok=True)
     jobs, failures = plan_outputs(inputs, args.output_dir, "png", args.force)
     failures += process_files(

@@ -33,12 +33,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..encoding import SUFFIXES, encode_file
     from ..zoo import get_model
-    from .batch import expand_inputs, plan_outputs, process_files
+    from .batch import expand_inputs, plan_outputs, process_files, refuse_aliases
 
     check_format(args.format)
     device = apply_runtime(args)
     model = get_model(args.model)  # usage error (exit 2) before any work
     inputs = expand_inputs(args.photos)
+    refuse_aliases(inputs, [args.output_dir / f"{p.stem}.{SUFFIXES[args.format]}" for p in inputs])
     args.output_dir.mkdir(parents=True, exist_ok=True)
     jobs, failures = plan_outputs(inputs, args.output_dir, SUFFIXES[args.format], args.force)
     failures += process_files(

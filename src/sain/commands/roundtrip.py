@@ -33,12 +33,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..compare import roundtrip_file, roundtrip_outputs
     from ..zoo import get_model
-    from .batch import Failure, expand_inputs, process_files
+    from .batch import Failure, expand_inputs, process_files, refuse_aliases
 
     check_format(args.format)
     device = apply_runtime(args)
     model = get_model(args.model)
     inputs = expand_inputs(args.photos)
+    refuse_aliases(inputs, [p for src in inputs for p in roundtrip_outputs(src, args.output_dir, args.format).values()])
     args.output_dir.mkdir(parents=True, exist_ok=True)
     jobs: list[tuple[Path, None]] = []
     failures: list[Failure] = []
