@@ -16,8 +16,10 @@ import torch
 from PIL import Image
 
 import sain
+import sain.zoo
 from sain import api
 from sain.cli import main
+from sain.encoding import encode_lr
 
 torch.set_num_threads(1)
 
@@ -102,3 +104,26 @@ def test_api_refuses_output_that_is_the_input(tmp_path, weights):
     with pytest.raises(ValueError, match="is the input"):
         api.encode_file(src, src, weights["box"], force=True)
     assert src.read_bytes() == before
+
+
+# -- 5: a thumbnail never chooses a local file as the model ------------------------------------
+
+
+def test_metadata_never_chooses_a_local_file(tmp_path, weights, capsys, monkeypatch):
+    lr = np.full((10, 12, 3), 120, np.uint8)
+    opened: list[str] = []
+    real_load = sain.zoo.load_checkpoint
+    monkeypatch.setattr(sain.zoo, "load_checkpoint", lambda p: opened.append(str(p)) or real_load(p))
+    sain.zoo.clear_cache()
+    thumb = tmp_path / "t.jpg"
+    for target in (str(weights["box"]), "/etc/passwd"):
+        info = api.ThumbnailInfo(model=target, scale=2, width=24, height=20)
+        thumb.write_bytes(encode_lr(lr, "jpeg", 90, info))
+        code, _, err = run(["decode", thumb, "-o", tmp_path / "r"], capsys)
+        assert code == 1 and "not a zoo model" in one_line_error(err) and "sain-x2-jpeg" in err
+        assert opened == [] and files(tmp_path / "r") == []
+        with pytest.raises(ValueError, match="not a zoo model"):
+            api.decode_image(thumb)
+    # a file given explicitly is still allowed
+    code, _, err = run(["decode", thumb, "-o", tmp_path / "r", "--model", weights["box"]], capsys)
+    assert code == 0, err

@@ -236,10 +236,12 @@ def _resolve_decoder(info: ThumbnailInfo | None, model: Any, scale: int | None, 
     if model is not None:
         m = get_model(model)
     elif info is not None:
-        if info.model not in ZOO and not Path(info.model).is_file():
+        # A thumbnail is untrusted input: its metadata may name a zoo model, never a file.
+        if info.model not in ZOO:
             raise ValueError(
-                f"{name} was made with model {info.model!r}, which is not a bundled model; "
-                "pass its weights with --model"
+                f"{name} was made with model {info.model!r}, which is not a zoo model "
+                f"(known: {', '.join(ZOO)}); a thumbnail never chooses a file to load: "
+                "pass the weights with --model"
             )
         m = get_model(info.model)
     elif scale is not None:
@@ -305,7 +307,9 @@ def decode_image(
     Args:
         data_or_path: the thumbnail file or its bytes.
         model: overrides the model named in the metadata; required (or ``scale``, which
-            then uses ``sain-x2-jpeg``) for an image without sain metadata.
+            then uses ``sain-x2-jpeg``) for an image without sain metadata, and for a
+            thumbnail made with a weight file (the metadata is untrusted: only a zoo name
+            in it is honoured, never a path).
         seed: seed of the latent sample (``None``: unseeded).
         scale: the expected scale; an error if the model's differs.
         size: ``(width, height)`` or ``"WxH"`` of the original; default from the
