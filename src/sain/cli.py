@@ -22,6 +22,7 @@ COMMANDS = {
     "train": "Train SAIN or the IRN baseline on a folder of images.",
     "pack": "Pack a training checkpoint into a portable state file (to resume elsewhere).",
     "eval": "Evaluate models on benchmark folders (the paper's protocol).",
+    "serve": "Serve the API and a comparison web page over HTTP (needs sain[serve]).",
 }
 
 

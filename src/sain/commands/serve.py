@@ -1,0 +1,76 @@
+"""``sain serve``: the HTTP API and the web page (FastAPI on uvicorn, imported only here)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..zoo import DEFAULT_MODEL
+from .common import add_runtime, apply_runtime, tile
+
+DESCRIPTION = """Serve SAIN over HTTP: an API and a web page comparing SAIN with bicubic at the same bytes.
+
+Needs the 'serve' extra (pip install 'sain[serve]'). Endpoints: POST /v1/encode,
+/v1/decode, /v1/compare; GET /v1/models, /healthz; the OpenAPI description at
+/openapi.json (browsable at /docs); the page at /. A fixed pool of --workers model
+workers takes the requests; up to --queue more wait, and one more gets 503 with
+Retry-After. Uploads above --max-upload-mb or --max-pixels get 413 before decoding.
+
+examples:
+  sain serve                                   # http://127.0.0.1:8000/
+  sain serve --port 8080 --workers 2 --token s3cret
+  curl -F file=@photo.png http://127.0.0.1:8000/v1/encode -o photo.jpg
+
+exit status: 0 after a clean stop (Ctrl-C), 2 bad usage or a missing extra.
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"default model, loaded at start (default: {DEFAULT_MODEL})")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="model worker threads (default: 1)")
+    p.add_argument("--queue", type=int, default=4, metavar="N", help="requests that may wait for a worker (default: 4)")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /v1/* (default: no token)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, metavar="MB", help="upload limit (default: 20)")
+    p.add_argument(
+        "--max-pixels", type=int, default=16_000_000, metavar="N", help="pixel limit of a photo (default: 16000000)"
+    )
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S", help="per-request time limit (default: 120)")
+    p.add_argument(
+        "--tile", type=tile, default="auto", metavar="auto|on|off|N", help="tiling, as in 'sain encode' (default: auto)"
+    )
+    add_runtime(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cli import UsageError
+    from ..zoo import get_model
+
+    for name in ("workers", "port", "max_pixels"):
+        if getattr(args, name) < (0 if name == "port" else 1):
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.queue < 0 or args.max_upload_mb <= 0 or args.timeout <= 0:
+        raise UsageError("--queue must be >= 0, --max-upload-mb and --timeout > 0")
+    try:
+        import uvicorn
+
+        from ..serve.app import ServeConfig, create_app
+    except ImportError as e:
+        raise UsageError(f"sain serve needs the 'serve' extra: pip install 'sain[serve]' ({e})") from None
+    device = apply_runtime(args)
+    get_model(args.model)  # usage error (exit 2) before binding
+    config = ServeConfig(
+        model=args.model,
+        workers=args.workers,
+        queue=args.queue,
+        token=args.token,
+        max_upload_mb=args.max_upload_mb,
+        max_pixels=args.max_pixels,
+        timeout_s=args.timeout,
+        tile=args.tile,
+        precision=args.precision,
+        device=device,
+    )
+    print(f"sain serve: http://{args.host}:{args.port}/ (API docs at /docs; Ctrl-C stops)", flush=True)
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
+    return 0
