@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 import sain
+import sain.imaging
 import sain.zoo
 from sain import api
 from sain.cli import main
@@ -127,3 +128,109 @@ def test_metadata_never_chooses_a_local_file(tmp_path, weights, capsys, monkeypa
     # a file given explicitly is still allowed
     code, _, err = run(["decode", thumb, "-o", tmp_path / "r", "--model", weights["box"]], capsys)
     assert code == 0, err
+
+
+# -- 3: a pixel limit from the header, before decoding ------------------------------------------
+
+
+def huge_png(path: Path, w: int, h: int) -> Path:
+    """A valid gray PNG of w x h pixels, written row by row (a few hundred KB)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    comp, row, parts = zlib.compressobj(9), b"\0" * (w + 1), []
+    for _ in range(h):
+        parts.append(comp.compress(row))
+    parts.append(comp.flush())
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    return path
+
+
+@pytest.mark.parametrize("size", [(9000, 9000), (10000, 9500)])
+def test_pixel_limit_from_the_header(tmp_path, weights, capsys, monkeypatch, size):
+    src = huge_png(tmp_path / "huge.png", *size)
+    loaded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: loaded.append(1) or None)
+    for command in ("encode", "roundtrip"):
+        code, _, err = run([command, src, "-o", tmp_path / "out", "--model", weights["box"]], capsys)
+        line = one_line_error(err)
+        assert code == 1 and "huge.png" in line and "megapixels" in line and "--max-pixels" in line
+        assert "DecompressionBomb" not in err and files(tmp_path / "out") == []
+    assert loaded == []  # nothing decoded
+
+
+def test_max_pixels_option_and_decode_limit(tmp_path, weights, capsys):
+    src = photo(tmp_path / "p.png", 24, 20)
+    code, _, err = run(["encode", src, "-o", tmp_path / "t", "--model", weights["box"], "--max-pixels", "400"], capsys)
+    assert code == 1 and "above the limit of 0.0004" in one_line_error(err)
+    code, _, err = run(["encode", src, "-o", tmp_path / "t", "--model", weights["box"], "--max-pixels", "480"], capsys)
+    assert code == 0, err
+    argv = ["decode", tmp_path / "t" / "p.jpg", "-o", tmp_path / "r", "--model", weights["box"]]
+    code, _, err = run(argv + ["--max-pixels", "479"], capsys)
+    assert code == 1 and "cannot restore" in one_line_error(err) and files(tmp_path / "r") == []
+    code, _, err = run(argv + ["--max-pixels", "0"], capsys)
+    assert code == 2 and "positive" in err
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+
+
+def test_pillow_bomb_warning_never_reaches_the_user(tmp_path, recwarn):
+    src = huge_png(tmp_path / "huge.png", 10000, 9500)
+    with pytest.raises(sain.imaging.ImageReadError, match="megapixels"):
+        sain.imaging.read_image(src, max_pixels=64_000_000)
+    with Image.open(huge_png(tmp_path / "small.png", 30, 20)):
+        pass
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+# -- 4: float and 16-bit inputs ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("peak", [1.0, 255.0])
+def test_float_tiff_is_scaled_by_its_range(tmp_path, weights, capsys, peak):
+    v = np.linspace(0.1, 0.9, 20 * 24, dtype=np.float32).reshape(20, 24)
+    Image.fromarray(v * np.float32(peak), mode="F").save(tmp_path / "f.tif")
+    x = sain.imaging.read_image(tmp_path / "f.tif")
+    np.testing.assert_allclose(x[0].numpy(), v, atol=1e-6)
+    code, _, err = run(["encode", tmp_path / "f.tif", "-o", tmp_path / "t", "--model", weights["box"]], capsys)
+    assert code == 0, err
+    lr = np.asarray(Image.open(tmp_path / "t" / "f.jpg").convert("L"), dtype=np.float64)
+    assert 100 < lr.mean() < 155  # not black
+
+
+def test_float_tiff_out_of_range_is_refused(tmp_path, weights, capsys):
+    Image.fromarray(np.full((20, 24), 1000.0, np.float32), mode="F").save(tmp_path / "f.tif")
+    code, _, err = run(["encode", tmp_path / "f.tif", "-o", tmp_path / "t", "--model", weights["box"]], capsys)
+    assert code == 1 and "expected 0..1 or 0..255" in one_line_error(err) and files(tmp_path / "t") == []
+
+
+def test_sixteen_bit_gray_png_is_not_dark(tmp_path, weights, capsys):
+    Image.fromarray(np.full((20, 24), 40000, np.uint16)).save(tmp_path / "g16.png")
+    code, _, err = run(["encode", tmp_path / "g16.png", "-o", tmp_path / "t", "--model", weights["box"]], capsys)
+    assert code == 0, err
+    lr = np.asarray(Image.open(tmp_path / "t" / "g16.jpg").convert("L"), dtype=np.float64)
+    assert abs(lr.mean() - 40000 / 257) < 3
+
+
+# -- 8: an empty file says so ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["encode", "decode"])
+def test_empty_file_says_empty(tmp_path, weights, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    Path("empty.png").write_bytes(b"")
+    code, _, err = run([command, "empty.png", "-o", "out", "--model", weights["box"]], capsys)
+    line = one_line_error(err)
+    assert code == 1 and "cannot read image 'empty.png': empty file" in line
+    assert "BytesIO" not in err and files(tmp_path / "out") == []
+
+
+def test_garbage_thumbnail_names_the_file_not_an_object(tmp_path, weights, capsys):
+    (tmp_path / "junk.jpg").write_bytes(b"this is text")
+    code, _, err = run(["decode", tmp_path / "junk.jpg", "-o", tmp_path / "out", "--model", weights["box"]], capsys)
+    assert code == 1 and "junk.jpg" in one_line_error(err) and "object at 0x" not in err

@@ -26,7 +26,7 @@ from .codecs import check_quality, decode, encode
 from .encoding import SUFFIXES, as_hr4, check_format, check_target, decode_image, encode_lr, pad_to_multiple
 from .figures import comparison_image, fmt_value, roundtrip_captions
 from .fileio import write_bytes_atomic
-from .imaging import read_image, to_uint8, write_image
+from .imaging import DEFAULT_MAX_PIXELS, read_image, to_uint8, write_image
 from .metrics import psnr, ssim
 from .models import RescalingModel
 from .pipeline import BicubicMethod, ModelMethod, Tile, quantize_u8
@@ -214,6 +214,7 @@ def roundtrip_file(
     tile: Tile = "auto",
     precision: str = "auto",
     device: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> tuple[RoundtripResult, dict[str, Path]]:
     """:func:`roundtrip_image` on a file, writing into ``outdir``: the thumbnail
     ``<stem>.<ext>``, the restored ``<stem>.png``, the bicubic restoration
@@ -227,7 +228,7 @@ def roundtrip_file(
     outs = roundtrip_outputs(src, outdir, fmt)
     for p in outs.values():
         check_target(p, force, src)
-    hr = read_image(src)
+    hr = read_image(src, max_pixels)
     r = roundtrip_image(hr, model, fmt, quality, seed, tile, precision=precision, device=device)
     assert isinstance(r, RoundtripResult)
     h, w = hr.shape[-2:]

@@ -29,7 +29,7 @@ from torch import Tensor
 from .codecs import CODECS, check_quality, encode
 from .codecs import check_format as codecs_check_format
 from .fileio import write_bytes_atomic
-from .imaging import ImageReadError, read_image, to_uint8, write_image
+from .imaging import DEFAULT_MAX_PIXELS, ImageReadError, check_pixels, read_image, to_uint8, write_image
 from .models import RescalingModel
 from .pipeline import AUTO_TILE_PIXELS, DEFAULT_TILE, ModelMethod, Tile
 from .thumbnail import PathLike, ThumbnailInfo, info_from_bytes, read_bytes
@@ -195,6 +195,7 @@ def encode_file(
     tile: Tile = "auto",
     precision: str = "auto",
     device: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> EncodeResult:
     """Encode a photo file into a thumbnail file (written atomically).
 
@@ -202,14 +203,17 @@ def encode_file(
         src: any image file :func:`sain.imaging.read_image` reads (always taken as RGB).
         dst: the thumbnail; its folder must exist.
         fmt: format; default from ``dst``'s suffix (``.jpg``, ``.webp``, ``.avif``).
-        force: overwrite ``dst`` if it exists (otherwise ``FileExistsError``, before any work).
+        force: overwrite ``dst`` if it exists (otherwise ``FileExistsError``, before any work);
+            ``dst`` that is ``src`` itself is always refused (``ValueError``).
+        max_pixels: refuse photos of more pixels (checked from the header, before decoding;
+            ``None``: no limit but Pillow's).
         model, quality, tile, precision, device: as :func:`encode_image`.
     """
     src, dst = Path(src), Path(dst)
     fmt = check_format(fmt if fmt is not None else dst.suffix.lstrip(".") or "jpeg")
     check_target(dst, force, src)
     t0 = time.perf_counter()
-    hr = read_image(src)
+    hr = read_image(src, max_pixels)
     data, info = encode_image(hr, model, fmt, quality, tile, precision, device)
     write_bytes_atomic(dst, data)
     s = info.scale
@@ -268,11 +272,12 @@ def _decode(
     tile: Tile,
     precision: str = "auto",
     device: str | None = None,
+    max_pixels: int | None = None,
 ) -> tuple[Tensor, RescalingModel, tuple[int, int]]:
     info = info_from_bytes(data, name)
     m = _resolve_decoder(info, model, scale, name)
     try:
-        lr = read_image(io.BytesIO(data))  # type: ignore[arg-type]  # Pillow reads file objects too
+        lr = read_image(io.BytesIO(data), max_pixels)  # type: ignore[arg-type]  # Pillow reads file objects too
     except ImageReadError as e:
         detail = str(e).split(": ", 1)[-1]
         raise ImageReadError(f"cannot read image '{name}': {detail}") from None
@@ -288,6 +293,11 @@ def _decode(
             f"{name}: a {w}x{h} thumbnail at x{s} cannot restore a {W}x{H} image "
             f"(it restores {(w - 1) * s + 1}..{w * s} x {(h - 1) * s + 1}..{h * s})"
         )
+    try:
+        check_pixels(W, H, max_pixels, name)  # the restored size, before any model work
+    except ImageReadError as e:
+        msg = str(e).replace("cannot read image", "cannot restore", 1).replace(" is ", " would be ", 1)
+        raise ImageReadError(msg) from None
     hr = ModelMethod(m, tile, precision, device).upscale(lr[None], seed)
     return hr[0, :, :H, :W], m, (int(w), int(h))
 
@@ -352,12 +362,17 @@ def decode_file(
     tile: Tile = "auto",
     precision: str = "auto",
     device: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> DecodeResult:
-    """Restore a thumbnail file into a PNG (written atomically); arguments as :func:`decode_image`."""
+    """Restore a thumbnail file into a PNG (written atomically); arguments as :func:`decode_image`.
+
+    ``max_pixels`` limits the restored photo's pixels (and the thumbnail's), checked from
+    the header and the metadata before any model work (``None``: no limit but Pillow's).
+    """
     src, dst = Path(src), Path(dst)
     check_target(dst, force, src)
     t0 = time.perf_counter()
     data, name = read_bytes(src)
-    hr, m, lr_size = _decode(data, name, model, seed, scale, size, tile, precision, device)
+    hr, m, lr_size = _decode(data, name, model, seed, scale, size, tile, precision, device, max_pixels)
     write_image(dst, hr, format="png")
     return DecodeResult(src, dst, model_name(m), lr_size, (hr.shape[-1], hr.shape[-2]), time.perf_counter() - t0)

@@ -97,10 +97,14 @@ def read_info(data_or_path: bytes | PathLike) -> ThumbnailInfo | None:
 
 def info_from_bytes(data: bytes, name: str) -> ThumbnailInfo | None:
     """:func:`read_info` of a file already read (``name`` for the messages)."""
+    from .imaging.io import ImageReadError, open_image
+
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with open_image(io.BytesIO(data)) as img:
             text = img.getexif().get(META_TAG)
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+    except ImageReadError as e:
+        raise ValueError(str(e).replace("'<bytes>'", f"'{name}'", 1)) from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ValueError(f"cannot read image '{name}': {' '.join(str(e).split()) or type(e).__name__}") from None
     try:
         return ThumbnailInfo.from_text(text)

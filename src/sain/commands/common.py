@@ -36,6 +36,17 @@ def qualities(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{e} (in {text!r})") from None
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+    return n
+
+
 def tile(text: str) -> str | int:
     """argparse type: 'auto', 'off', 'on' or a tile size in LR pixels."""
     if text in ("auto", "off", "on"):
@@ -69,6 +80,16 @@ def add_common(p: argparse.ArgumentParser, model_default: str | None = DEFAULT_M
         default="auto",
         metavar="auto|on|off|N",
         help="process in overlapping tiles of N LR pixels (auto: above ~1 megapixel at LR; identical results)",
+    )
+    from ..imaging import DEFAULT_MAX_PIXELS
+
+    p.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"refuse images of more pixels, checked before decoding (default: {DEFAULT_MAX_PIXELS:,}; "
+        "for decode, the restored size)",
     )
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-file lines")

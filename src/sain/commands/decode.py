@@ -60,7 +60,17 @@ def run(args: argparse.Namespace) -> int:
     failures += process_files(
         jobs,
         lambda src, dst: decode_file(
-            src, dst, model, args.seed, args.scale, args.size, args.force, args.tile, args.precision, device
+            src,
+            dst,
+            model,
+            args.seed,
+            args.scale,
+            args.size,
+            args.force,
+            args.tile,
+            args.precision,
+            device,
+            args.max_pixels,
         ),
         progress=show_progress(args),
         desc="decode",

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     failures += process_files(
         jobs,
         lambda src, dst: encode_file(
-            src, dst, model, args.format, args.quality, args.force, args.tile, args.precision, device
+            src, dst, model, args.format, args.quality, args.force, args.tile, args.precision, device, args.max_pixels
         ),
         progress=show_progress(args),
         desc="encode",

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             args.tile,
             args.precision,
             device,
+            args.max_pixels,
         ),
         progress=show_progress(args),
         desc="roundtrip",

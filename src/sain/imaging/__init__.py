@@ -5,9 +5,12 @@ package, ``(H, W, 3)`` uint8 arrays at the file boundary.
 """
 
 from sain.imaging.io import (
+    DEFAULT_MAX_PIXELS,
     ImageReadError,
+    check_pixels,
     from_uint8,
     list_images,
+    open_image,
     read_image,
     read_image_u8,
     to_uint8,
@@ -16,12 +19,15 @@ from sain.imaging.io import (
 from sain.imaging.resize import bicubic_down, bicubic_up, imresize
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
     "ImageReadError",
     "bicubic_down",
     "bicubic_up",
+    "check_pixels",
     "from_uint8",
     "imresize",
     "list_images",
+    "open_image",
     "read_image",
     "read_image_u8",
     "to_uint8",

@@ -20,7 +20,12 @@ interrupted or failed write never leaves a partial file behind.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import threading
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +39,13 @@ from ..codecs.registry import CODECS, check_quality
 from ..fileio import atomic_path
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
     "ImageReadError",
+    "check_pixels",
     "from_uint8",
     "list_images",
+    "open_image",
     "read_image",
     "read_image_u8",
     "to_uint8",
@@ -62,21 +70,50 @@ _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 
 PathLike = str | os.PathLike
 
+#: The default limit on an image's pixels (width x height) for the commands, checked from
+#: the file's header before anything is decoded (``--max-pixels`` raises it).
+DEFAULT_MAX_PIXELS = 64_000_000
+
+_PILLOW_LIMIT = threading.Lock()
+
 
 class ImageReadError(ValueError):
     """A file is missing, unreadable, not an image, or truncated."""
 
 
-def _rgb_array(img: Image.Image) -> np.ndarray:
-    """Decoded PIL image -> ``(H, W, 3)`` RGB array, uint8, or uint16 for 16-bit grayscale.
+def _float_gray(img: Image.Image, name: str) -> np.ndarray:
+    """A float (mode ``F``) image in [0, 1]: values in 0..1 are taken as they are, values in
+    0..255 as 8-bit levels; anything else (negative, above 255, NaN) is refused."""
+    a = np.asarray(img, dtype=np.float32)
+    if not np.isfinite(a).all():
+        raise ImageReadError(f"cannot read image '{name}': float image with NaN or infinite values")
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if lo < 0 or hi > 255:
+        raise ImageReadError(
+            f"cannot read image '{name}': float image with values {lo:g}..{hi:g}, "
+            "expected 0..1 or 0..255 (convert it to 8 or 16 bits)"
+        )
+    return a if hi <= 1.0 else a / np.float32(255.0)
+
+
+def _rgb_array(img: Image.Image, name: str = "") -> np.ndarray:
+    """Decoded PIL image -> ``(H, W, 3)`` RGB array: uint8; uint16 for 16-bit grayscale;
+    float32 in [0, 1] for float grayscale (mode ``F``, see :func:`_float_gray`).
 
     Mode ``I`` (32-bit integers) is what Pillow may use for 16-bit grayscale
-    PNGs; its values are taken as 16-bit samples and clipped to [0, 65535].
+    PNGs; its values are taken as 16-bit samples; values outside 0..65535 are refused.
     """
+    if img.mode == "F":
+        return np.repeat(_float_gray(img, name)[:, :, None], 3, axis=2)
     if img.mode in _SIXTEEN_BIT_MODES:
         gray = np.asarray(img)
         if gray.dtype != np.uint16:
-            gray = np.clip(gray, 0, 65535).astype(np.uint16)
+            if gray.size and (gray.min() < 0 or gray.max() > 65535):
+                raise ImageReadError(
+                    f"cannot read image '{name}': 32-bit integer image with values "
+                    f"{int(gray.min())}..{int(gray.max())}, expected 0..65535 (convert it to 8 or 16 bits)"
+                )
+            gray = gray.astype(np.uint16)
         return np.repeat(gray[:, :, None], 3, axis=2)
     if img.mode in ("P", "PA"):
         img = img.convert("RGBA")  # expands the palette, incl. tRNS transparency
@@ -85,27 +122,97 @@ def _rgb_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
-def _read_rgb_array(path: PathLike) -> np.ndarray:
-    """Open, fully decode and orient an image file; see :func:`_rgb_array`."""
+def _name(path: Any) -> str:
+    """How a file is named in messages (never an object repr)."""
+    return str(path) if isinstance(path, str | os.PathLike) else "<bytes>"
+
+
+def _detail(err: BaseException, path: Any) -> str:
+    """One line of a Pillow error, with object reprs of in-memory files left out."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    if text.startswith("cannot identify image file"):
+        return "not an image file (or a format Pillow cannot read)"
+    for rep in ("file " + repr(path), repr(path), str(path)):
+        text = text.replace(rep, "").replace("  ", " ")
+    return text.replace(" file ''", "").replace(" ''", "").strip() or type(err).__name__
+
+
+def check_pixels(width: int, height: int, max_pixels: int | None, name: str) -> None:
+    """ImageReadError when ``width x height`` is above ``max_pixels`` (``None``: no limit)."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageReadError(
+            f"cannot read image '{name}': {width}x{height} is {width * height / 1e6:.1f} megapixels, "
+            f"above the limit of {max_pixels / 1e6:g} (raise it with --max-pixels)"
+        )
+
+
+@contextlib.contextmanager
+def open_image(path: PathLike | io.BytesIO, max_pixels: int | None = None) -> Iterator[Image.Image]:
+    """Open an image file (not decoded yet), its size checked against ``max_pixels`` from the header.
+
+    Pillow's ``DecompressionBombWarning`` is never shown; its ``DecompressionBombError``
+    (above twice ``PIL.Image.MAX_IMAGE_PIXELS``) and every other failure become an
+    :class:`ImageReadError` naming the file. An empty file says so.
+    """
+    name = _name(path)
     try:
-        with Image.open(path) as img:
-            img.load()  # force a full decode so truncated files fail here
-            oriented = ImageOps.exif_transpose(img)
-            return _rgb_array(oriented if oriented is not None else img)
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
-        detail = " ".join(str(err).split()) or type(err).__name__
-        raise ImageReadError(f"cannot read image '{path}': {detail}") from err
+        if isinstance(path, io.BytesIO):
+            empty = path.getbuffer().nbytes == 0
+        else:
+            empty = Path(path).is_file() and Path(path).stat().st_size == 0
+    except OSError:
+        empty = False
+    if empty:
+        raise ImageReadError(f"cannot read image '{name}': empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with _PILLOW_LIMIT:
+                saved = Image.MAX_IMAGE_PIXELS
+                if max_pixels is not None and saved is not None and max_pixels > saved:
+                    Image.MAX_IMAGE_PIXELS = max_pixels  # our limit is checked below instead
+                try:
+                    img = Image.open(path)
+                finally:
+                    Image.MAX_IMAGE_PIXELS = saved
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(
+            f"cannot read image '{name}': {_detail(err, path).split('.')[0]} (raise the limit with --max-pixels)"
+        ) from None
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
+        raise ImageReadError(f"cannot read image '{name}': {_detail(err, path)}") from None
+    with img:
+        check_pixels(img.width, img.height, max_pixels, name)
+        yield img
 
 
-def read_image(path: PathLike) -> Tensor:
+def _read_rgb_array(path: PathLike, max_pixels: int | None = None) -> np.ndarray:
+    """Open, fully decode and orient an image file; see :func:`_rgb_array`."""
+    with open_image(path, max_pixels) as img:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img.load()  # force a full decode so truncated files fail here
+                oriented = ImageOps.exif_transpose(img)
+                return _rgb_array(oriented if oriented is not None else img, _name(path))
+        except ImageReadError:
+            raise
+        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
+            raise ImageReadError(f"cannot read image '{_name(path)}': {_detail(err, path)}") from err
+
+
+def read_image(path: PathLike, max_pixels: int | None = None) -> Tensor:
     """Read an image file as an RGB float tensor in [0, 1].
 
     Grayscale is replicated to RGB, palettes are expanded, alpha is dropped,
     CMYK is converted by Pillow, 16-bit grayscale is divided by 65535 (8-bit
-    by 255), and the EXIF orientation is applied.
+    by 255), float grayscale (mode ``F``) is taken as 0..1 or 0..255 by its range,
+    and the EXIF orientation is applied.
 
     Args:
         path: the image file.
+        max_pixels: refuse images of more pixels, checked from the header before
+            decoding (``None``: only Pillow's own decompression-bomb limit).
 
     Shape:
         output: ``(3, H, W)``, float32.
@@ -117,7 +224,9 @@ def read_image(path: PathLike) -> Tensor:
         ImageReadError: if the file is missing, unreadable, not an image, or
             truncated (the message names the file).
     """
-    arr = _read_rgb_array(path)
+    arr = _read_rgb_array(path, max_pixels)
+    if arr.dtype == np.float32:
+        return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
     peak = np.float32(65535.0 if arr.dtype == np.uint16 else 255.0)
     x = torch.from_numpy(arr.astype(np.float32) / peak)
     return x.permute(2, 0, 1).contiguous()
@@ -139,7 +248,9 @@ def read_image_u8(path: PathLike) -> np.ndarray:
         ImageReadError: as :func:`read_image`.
     """
     arr = _read_rgb_array(path)
-    if arr.dtype == np.uint16:
+    if arr.dtype == np.float32:
+        arr = np.rint(arr * 255.0).astype(np.uint8)
+    elif arr.dtype == np.uint16:
         arr = np.rint(arr / 257.0).astype(np.uint8)  # 255 / 65535 == 1 / 257
     return arr
 
