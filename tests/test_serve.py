@@ -1,7 +1,7 @@
 """``sain serve``'s API (sain.serve) with FastAPI's test client: every endpoint, every error
 status, and the same bytes out as the CLI for the same input and settings.
 
-The photo is a 96x64 crop of the bundled sample, run untiled on the bundled sain-x2-jpeg.
+The photo is a 96x64 crop of the bundled sample (the parrot's eye), run untiled on the bundled sain-x2-jpeg.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from sain.thumbnail import read_info  # noqa: E402
 def photo(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("photo") / "photo.png"
     with Image.open(SAMPLE_IMAGE) as im:
-        im.crop((300, 100, 396, 164)).save(path)
+        im.crop((500, 150, 596, 214)).save(path)
     return path
 
 
