@@ -8,6 +8,7 @@ output or temporary file left behind.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -234,3 +235,24 @@ def test_garbage_thumbnail_names_the_file_not_an_object(tmp_path, weights, capsy
     (tmp_path / "junk.jpg").write_bytes(b"this is text")
     code, _, err = run(["decode", tmp_path / "junk.jpg", "-o", tmp_path / "out", "--model", weights["box"]], capsys)
     assert code == 1 and "junk.jpg" in one_line_error(err) and "object at 0x" not in err
+
+
+# -- 9: a malicious checkpoint is refused without torch's warnings ------------------------------
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_malicious_pickle_refused_without_warnings(tmp_path, capsys):
+    import pickle
+
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"a": _Evil()}, protocol=4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, out, err = run(["encode", photo(tmp_path / "p.png"), "-o", tmp_path / "t", "--model", evil], capsys)
+    assert [str(w.message) for w in caught] == []
+    assert code == 2 and "pickled code" in one_line_error(err) and "pwned" not in out
+    assert files(tmp_path / "t") == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,9 @@ def load_state_dict_file(path: str | os.PathLike) -> tuple[dict[str, Tensor], di
             if p.suffix == ".safetensors":
                 raise CheckpointError(f"{p}: not a valid safetensors file ({e.__class__.__name__})") from None
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on foreign pickles: the error below says it
+            warnings.simplefilter("ignore")
+            obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
         if "weights_only" in str(e) or "Unsupported global" in str(e):
             why = "it contains pickled code or objects, which are never loaded"
