@@ -229,6 +229,7 @@ def evaluate(
     hr_qualities: Iterable[int] | str | None = None,
     device: str | torch.device = "cpu",
     precision: str = "fp32",
+    recompress: int | None = None,
 ) -> EvalResult:
     """Run the evaluation protocol of SAIN_SPEC section 5.
 
@@ -255,6 +256,9 @@ def evaluate(
         device: where the networks run (``"cpu"``, ``"cuda"``...).
         precision: of the networks' dense blocks (:class:`~sain.pipeline.ModelMethod`;
             default fp32, the protocol's reference arithmetic).
+        recompress: re-encode every received LR once more at this quality (a second party
+            re-compressing the thumbnail), before restoring; quality-aware models are told
+            the final quality. Records and rows carry ``recompress``.
 
     Returns:
         :class:`EvalResult` with per-dataset ``records`` and ``per_image`` rows. PSNR in dB,
@@ -268,6 +272,8 @@ def evaluate(
     fmt = check_format(fmt)
     qualities = parse_qualities(qualities)
     methods, scale = _load_methods(models, scale, precision)
+    if recompress is not None:
+        recompress = parse_qualities([recompress])[0]
     if hr_qualities is None:
         hr_qualities = DEFAULT_HR_QUALITIES.get(scale, DEFAULT_HR_QUALITIES[8])
     hr_qualities = parse_qualities(hr_qualities)
@@ -293,12 +299,15 @@ def evaluate(
                     bar.set_postfix_str(f"{name}/{path.name}", refresh=False)
                     rows.extend(
                         _evaluate_image(
-                            methods, name, folder, path, fmt, qualities, hr_qualities, scale, int(n), seed, save_root
+                            methods, name, folder, path, fmt, qualities, hr_qualities, scale, int(n), seed, save_root,
+                            recompress,
                         )
                     )
                     bar.update(1)
                 result.per_image.extend(rows)
-                result.records.extend(_aggregate(rows, methods, name, scale, int(n), seed))
+                result.records.extend(
+                    dict(r, recompress=recompress) for r in _aggregate(rows, methods, name, scale, int(n), seed)
+                )
     finally:
         bar.close()
     return result
@@ -316,6 +325,7 @@ def _evaluate_image(
     n: int,
     seed: int,
     save_root: Path | None,
+    recompress: int | None = None,
 ) -> list[dict]:
     hr = modcrop(read_image(path), n)
     h, w = hr.shape[-2:]
@@ -337,6 +347,7 @@ def _evaluate_image(
         "scale": scale,
         "modcrop": n,
         "seed": seed,
+        "recompress": recompress,
     }
     hr_b = hr.unsqueeze(0)
     lr_ref = BicubicMethod(scale).downscale(hr_b)[0]  # MATLAB bicubic, 8-bit: what the LR should look like
@@ -363,7 +374,9 @@ def _evaluate_image(
                 write_image(out_dir / f"{stem}_lr.png", lr[0])
         for q in hr_qualities if sends_hr else qualities:
             received, sizes = codec_roundtrip(lr, fmt, q)
-            restored = m.upscale(received, seed)
+            if recompress is not None:
+                received = codec_roundtrip(received, fmt, recompress)[0]
+            restored = m.upscale(received, seed, quality=q if recompress is None else recompress)
             row = dict(base, model=m.name, kind=m.kind, quality=q)
             row.update(_pair_metrics(restored[0], hr, scale, ""))
             if sends_hr:

@@ -77,8 +77,9 @@ class Method(Protocol):
     def downscale(self, hr: Tensor) -> Tensor:
         """(N, 3, H, W) in [0, 1] -> the 8-bit image to send, (N, 3, H/s, W/s), on the CPU."""
 
-    def upscale(self, received: Tensor, seed: int | None = 0) -> Tensor:
-        """The decoded (N, 3, h, w) -> the restored 8-bit (N, 3, h*s, w*s) (``seed``: of the latent)."""
+    def upscale(self, received: Tensor, seed: int | None = 0, quality: int | None = None) -> Tensor:
+        """The decoded (N, 3, h, w) -> the restored 8-bit (N, 3, h*s, w*s) (``seed``: of the latent;
+        ``quality``: the codec quality of ``received``, for quality-aware models)."""
 
 
 def tile_core(tile: Tile, lr_pixels: int) -> int | None:
@@ -153,16 +154,19 @@ class ModelMethod:
         return quantize_u8(lr.float().cpu())
 
     @torch.no_grad()
-    def upscale(self, received: Tensor, seed: int | None = 0) -> Tensor:
+    def upscale(self, received: Tensor, seed: int | None = 0, quality: int | None = None) -> Tensor:
         core = tile_core(self.tile, received.shape[-2] * received.shape[-1])
         if core is not None:
-            return quantize_u8(tiled_upscale(self.model, received, tile=core, seed=seed, precision=self.precision))
+            return quantize_u8(
+                tiled_upscale(self.model, received, tile=core, seed=seed, precision=self.precision, quality=quality)
+            )
+        kw = {"quality": quality} if quality is not None and self.model.quality_aware else {}
         p = next(self.model.parameters())
         gen = None
         if seed is not None:
             gen = torch.Generator().manual_seed(seed)
         with self._autocast(self.precision, p.device):
-            out = self.model.upscale(_prepare(received, p), generator=gen)
+            out = self.model.upscale(_prepare(received, p), generator=gen, **kw)
         return quantize_u8(out.float().cpu())
 
     def __repr__(self) -> str:
@@ -186,7 +190,7 @@ class BicubicMethod:
         return quantize_u8(bicubic_down(hr, self._scale))
 
     @torch.no_grad()
-    def upscale(self, received: Tensor, seed: int | None = 0) -> Tensor:
+    def upscale(self, received: Tensor, seed: int | None = 0, quality: int | None = None) -> Tensor:
         return quantize_u8(bicubic_up(received, self._scale))
 
     def __repr__(self) -> str:
@@ -207,7 +211,7 @@ class HRCodecMethod:
         return quantize_u8(hr)
 
     @torch.no_grad()
-    def upscale(self, received: Tensor, seed: int | None = 0) -> Tensor:
+    def upscale(self, received: Tensor, seed: int | None = 0, quality: int | None = None) -> Tensor:
         return quantize_u8(received)
 
     def __repr__(self) -> str:
@@ -300,5 +304,5 @@ def roundtrip(
     method = _as_method(model, scale)
     lr = method.downscale(hr)
     received, sizes = codec_roundtrip(lr, fmt, quality)
-    restored = method.upscale(received, seed)
+    restored = method.upscale(received, seed, quality=quality)
     return RoundTrip(lr=lr, received=received, restored=restored, sizes=sizes)

@@ -152,6 +152,7 @@ def tiled_upscale(
     seed: int | None = 0,
     z: Tensor | None = None,
     precision: str = "fp32",
+    quality: int | None = None,
 ) -> Tensor:
     """``model.upscale`` computed tile by tile, with one latent for the whole image.
 
@@ -165,6 +166,7 @@ def tiled_upscale(
         z: the latent (N, 3*(s^2-1), h, w) to use instead of drawing one.
         precision: ``fp32``, ``bf16``, ``fp16`` or ``auto`` for the dense blocks
             (:func:`sain.precision.inference_autocast`).
+        quality: the codec quality of ``lr``, given to quality-aware models.
 
     Returns:
         The restored HR (N, 3, h*s, w*s), not clamped, float32 on the CPU. With the same
@@ -176,6 +178,7 @@ def tiled_upscale(
         overlap = _margin(receptive_radius(model, "up"), s)
     _check_tiling("tile", tile, 1, 1)
     _check_tiling("overlap", overlap, 1, 0)
+    kw = {"quality": quality} if quality is not None and model.quality_aware else {}
     n, _, h, w = lr.shape
     if z is None:
         z = sample_latent(model, lr, seed)
@@ -193,7 +196,7 @@ def tiled_upscale(
                 memory_format=torch.channels_last,
             )
             with inference_autocast(precision, p.device):
-                hr = model.inverse(y)[0].float().cpu()
+                hr = model.inverse(y, **kw)[0].float().cpu()
             oy, ox = (y0 - ty0) * s, (x0 - tx0) * s
             out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = hr[:, :, oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s]
     return out

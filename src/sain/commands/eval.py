@@ -67,6 +67,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the latent sample (default: 0)")
     p.add_argument(
+        "--recompress",
+        type=int,
+        metavar="Q",
+        help="re-encode every received LR at quality Q before restoring (a second party re-compressing it)",
+    )
+    p.add_argument(
         "--save-images",
         action="store_true",
         help="also write the LR, compressed LR and restored images to REPORT_DIR/images",
@@ -101,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         hr_qualities=hr_qualities,
         device=device,
         precision=args.precision,
+        recompress=args.recompress,
     )
     write_report(result.records, result.per_image, out, overwrite=True)
     for r in result.records:

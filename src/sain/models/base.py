@@ -72,6 +72,8 @@ class RescalingModel(nn.Module):
     arch: str = ""
     #: Name of the training objective (see :mod:`sain.train.objective`).
     objective: str = ""
+    #: ``upscale`` / ``inverse`` take ``quality=`` (the codec quality of the received LR).
+    quality_aware: bool = False
 
     def __init__(self, scale: int):
         super().__init__()

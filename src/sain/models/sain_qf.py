@@ -170,6 +170,7 @@ class SAINQF(SAIN):
     """
 
     objective = "sain-qf"
+    quality_aware = True
 
     def __init__(
         self,
