@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow test-gpu lint format demo clean
+.PHONY: install test test-slow test-gpu test-browser serve lint format demo clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -25,6 +25,15 @@ test-slow: $(STAMP)
 # the CUDA / AMP checks (skipped, with the reason, on a machine without a GPU)
 test-gpu: $(STAMP)
 	$(PY) -m pytest tests/test_cuda.py -rs
+
+# the page of `sain serve` in headless Chromium (Debian's package, installed here if missing; needs root)
+test-browser: $(STAMP)
+	@[ -x /usr/bin/chromium ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(PY) -m pytest tests/test_serve_browser.py -rs
+
+# the API and the web page on http://127.0.0.1:8000/
+serve: $(STAMP)
+	$(VENV)/bin/sain serve
 
 # ruff (lint and format) and mypy, configured in pyproject.toml; runs all three, fails if any fails
 lint: $(STAMP)
