@@ -34,7 +34,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import resource
 import socket
 import statistics
 import subprocess
@@ -181,23 +180,25 @@ def speed(model, size: tuple[int, int], precisions: list[str], repeats: int, ref
 
 
 # -- whole processes ---------------------------------------------------------------------------
+_WRAP = (
+    "import json, resource, subprocess, sys, time\n"
+    "t0 = time.perf_counter(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+    "wall = time.perf_counter() - t0; r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(json.dumps({'rc': p.returncode, 'err': p.stderr[-500:], 'wall_s': round(wall, 2),"
+    " 'user_s': round(r.ru_utime, 2), 'sys_s': round(r.ru_stime, 2), 'minor_faults': r.ru_minflt,"
+    " 'peak_rss_gb': round(r.ru_maxrss / 2**20, 2)}))\n"
+)
+
+
 def run_process(cmd: list[str], threads: int) -> dict:
+    """One whole process, measured by a wrapper process of its own (so the peak is its own)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip()[-500:]}")
-    return {
-        "command": " ".join(cmd[1:]),
-        "wall_s": round(wall, 2),
-        "user_s": round(after.ru_utime - before.ru_utime, 2),
-        "sys_s": round(after.ru_stime - before.ru_stime, 2),
-        "minor_faults": after.ru_minflt - before.ru_minflt,
-        "peak_rss_gb": round(after.ru_maxrss / 2**20, 2),
-    }
+    out = subprocess.run([sys.executable, "-c", _WRAP, *cmd], env=env, capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    if res.pop("rc"):
+        raise RuntimeError(f"{' '.join(cmd)} failed: {res['err'].strip()}")
+    res.pop("err")
+    return {"command": " ".join(Path(c).name if i == 0 else c for i, c in enumerate(cmd)), **res}
 
 
 def processes(model_name: str, threads: int, precision: str) -> dict:
@@ -216,7 +217,7 @@ def processes(model_name: str, threads: int, precision: str) -> dict:
                 model_name,
                 "--threads",
                 str(threads),
-                "--no-progress",
+                "-q",
             ],
             threads,
         )
@@ -232,7 +233,7 @@ def processes(model_name: str, threads: int, precision: str) -> dict:
                 str(threads),
                 "--precision",
                 precision,
-                "--no-progress",
+                "-q",
             ],
             threads,
         )
