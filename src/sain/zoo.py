@@ -105,6 +105,22 @@ ZOO: dict[str, ZooEntry] = {
             "IRN x2 baseline trained with the same budget as sain-x2-jpeg",
             "500b257f409498a561a5f95b696832bf34b30c7a9862790da9a2695e6af99933",
         ),
+        ZooEntry(
+            "dual-irn-x2",
+            "dual-irn",
+            2,
+            "jpeg",
+            "dual_irn_x2.safetensors",
+            "Dual-IRN x2 baseline (D-IRN downscales, U-IRN's inverse restores) with the same budget as sain-x2-jpeg",
+        ),
+        ZooEntry(
+            "sain-x2-jpeg-qf",
+            "sain-qf",
+            2,
+            "jpeg",
+            "sain_x2_jpeg_qf.safetensors",
+            "SAIN x2 whose restoring blocks know the JPEG quality (read from the file), fine-tuned from sain-x2-jpeg",
+        ),
     ]
 }
 
