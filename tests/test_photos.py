@@ -17,6 +17,8 @@ import torch
 from PIL import Image
 
 import sain
+import sain.commands.common
+import sain.fileio
 import sain.imaging
 import sain.zoo
 from sain import api
@@ -256,3 +258,82 @@ def test_malicious_pickle_refused_without_warnings(tmp_path, capsys):
     assert [str(w.message) for w in caught] == []
     assert code == 2 and "pickled code" in one_line_error(err) and "pwned" not in out
     assert files(tmp_path / "t") == []
+
+
+# -- 12: the output folder is checked before any model work ------------------------------------
+
+
+def test_output_that_is_a_file_says_not_a_directory(tmp_path, weights, capsys):
+    (tmp_path / "out").write_text("a file")
+    code, _, err = run(["encode", photo(tmp_path / "p.png"), "-o", tmp_path / "out", "--model", weights["box"]], capsys)
+    assert code == 2 and "not a directory" in one_line_error(err)
+    sub = tmp_path / "out" / "sub"
+    code, _, err = run(["encode", tmp_path / "p.png", "-o", sub, "--model", weights["box"]], capsys)
+    assert code == 2 and "not a directory" in one_line_error(err)
+
+
+def test_unwritable_output_folder_found_before_the_model_runs(tmp_path, weights, capsys, monkeypatch):
+    out = tmp_path / "ro"
+    out.mkdir()
+    monkeypatch.setattr(sain.commands.common.os, "access", lambda p, mode: Path(p) != out)
+    ran = []
+    monkeypatch.setattr(sain.zoo, "get_model", lambda *a, **k: ran.append(1))
+    for command in ("encode", "decode", "roundtrip"):
+        code, _, err = run([command, photo(tmp_path / "p.png"), "-o", out, "--model", weights["box"]], capsys)
+        line = one_line_error(err)
+        assert code == 2 and f"output folder {out} is not writable" in line and ".tmp" not in line
+    assert ran == [] and files(out) == []
+
+
+def test_write_errors_name_the_file_not_the_temporary(tmp_path, monkeypatch):
+    import builtins
+
+    real_open = builtins.open
+
+    def refuse(file, *a, **k):
+        if str(file).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", refuse)
+    with pytest.raises(PermissionError) as e:
+        sain.fileio.write_bytes_atomic(tmp_path / "x.jpg", b"data")
+    assert e.value.filename == str(tmp_path / "x.jpg") and files(tmp_path) == []
+
+
+# -- 10: no inputs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["encode", "decode", "roundtrip"])
+def test_empty_input_folder_is_a_usage_error(tmp_path, weights, capsys, command):
+    (tmp_path / "empty").mkdir()
+    code, out, err = run([command, tmp_path / "empty", "-o", tmp_path / "out", "--model", weights["box"]], capsys)
+    assert code == 2 and "no images found in" in one_line_error(err) and str(tmp_path / "empty") in err
+    assert out == "" and not (tmp_path / "out").exists()
+
+
+# -- 13: --skip-existing -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["encode", "decode", "roundtrip"])
+def test_skip_existing_resumes_a_batch(tmp_path, weights, capsys, command):
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(2):
+        photo(src / f"p{k}.png", seed=k)
+    if command == "decode":
+        assert run(["encode", src, "-o", tmp_path / "th", "--model", weights["box"], "-q"], capsys)[0] == 0
+        src = tmp_path / "th"
+    out = tmp_path / "out"
+    argv = [command, src, "-o", out, "--model", weights["box"], "-q"]
+    first = sorted(src.iterdir())[0]
+    assert run([command, first, "-o", out, "--model", weights["box"], "-q"], capsys)[0] == 0
+    done = {p: p.read_bytes() for p in out.iterdir()}
+    code, out_text, err = run(argv[:-1] + ["--skip-existing"], capsys)
+    assert code == 0, err
+    assert f"skipped {first}" in err and len(err.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in done} == done and len(files(out)) == 2 * len(done)
+    code, _, err = run(argv, capsys)
+    assert code == 1 and "exists" in err  # without the option, as before
+    code, _, err = run(argv + ["--skip-existing", "--force"], capsys)
+    assert code == 2 and "contradict" in err

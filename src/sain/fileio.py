@@ -20,6 +20,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, dst)
+    except OSError as e:
+        if e.filename is not None and Path(e.filename) == tmp:  # name the user's file, not ours
+            raise type(e)(e.errno, e.strerror, str(dst)) from None
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

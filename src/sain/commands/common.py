@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..codecs import check_quality
@@ -92,6 +95,11 @@ def add_common(p: argparse.ArgumentParser, model_default: str | None = DEFAULT_M
         "for decode, the restored size)",
     )
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip inputs whose outputs exist already (to resume a batch), with a note",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-file lines")
 
 
@@ -173,3 +181,69 @@ def finish(command: str, failures: list, total: int) -> int:
 def show_progress(args: argparse.Namespace) -> bool:
     """Whether to draw a progress bar: not ``--quiet`` and stderr is a terminal."""
     return not args.quiet and sys.stderr.isatty()
+
+
+def require_inputs(inputs: Sequence[Path], given: Sequence[Path | str]) -> None:
+    """A usage error (exit 2) when the arguments name no image at all (e.g. an empty folder)."""
+    from ..cli import UsageError
+
+    if not inputs:
+        names = ", ".join(str(g) for g in given)
+        raise UsageError(f"no images found in {names} (looked for {', '.join(sorted(_suffixes()))})")
+
+
+def _suffixes() -> set[str]:
+    from ..imaging.io import IMAGE_SUFFIXES
+
+    return set(IMAGE_SUFFIXES)
+
+
+def check_output_dir(path: Path) -> None:
+    """A usage error (exit 2), before any model work, when ``-o`` is a file or its folder
+    (or the nearest existing folder above it, where it would be created) is not writable."""
+    from ..cli import UsageError
+
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"-o {path}: not a directory")
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"-o {path}: not a directory ({probe} is a file)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder {probe} is not writable")
+
+
+def make_output_dir(path: Path) -> None:
+    """Create ``-o`` and check a file can be written in it (usage errors name the folder)."""
+    from ..cli import UsageError
+
+    check_output_dir(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path, prefix=".sain-probe-"):
+            pass
+    except OSError as e:
+        raise UsageError(f"output folder {path} is not writable ({e.strerror or e})") from None
+
+
+def skip_existing(
+    args: argparse.Namespace, command: str, inputs: Sequence[Path], outputs_of: Callable[[Path], Sequence[Path]]
+) -> list[Path]:
+    """The inputs left to do: with ``--skip-existing``, those whose outputs all exist are left
+    out, each with a note on stderr (unless ``--quiet``)."""
+    from ..cli import UsageError
+
+    if not getattr(args, "skip_existing", False):
+        return list(inputs)
+    if args.force:
+        raise UsageError("--skip-existing and --force contradict each other; give one")
+    todo = []
+    for src in inputs:
+        outs = outputs_of(src)
+        if outs and all(p.exists() for p in outs):
+            if not args.quiet:
+                print(f"sain {command}: skipped {src}: {outs[0]} exists", file=sys.stderr)
+        else:
+            todo.append(src)
+    return todo

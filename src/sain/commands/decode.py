@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..zoo import DEFAULT_MODEL
-from .common import add_common, add_runtime, apply_runtime, finish, show_progress
+from .common import (
+    add_common,
+    add_runtime,
+    apply_runtime,
+    check_output_dir,
+    finish,
+    make_output_dir,
+    require_inputs,
+    show_progress,
+    skip_existing,
+)
 
 DESCRIPTION = f"""Restore full-resolution photos (PNG) from thumbnails made by 'sain encode'.
 
@@ -48,15 +59,22 @@ def run(args: argparse.Namespace) -> int:
     from .batch import expand_inputs, plan_outputs, process_files, refuse_aliases
 
     device = apply_runtime(args)
+    inputs = expand_inputs(args.thumbs)
+    require_inputs(inputs, args.thumbs)
+    check_output_dir(args.output_dir)
+
+    def outputs_of(src: Path) -> list[Path]:
+        return [args.output_dir / f"{src.stem}.png"]
+
+    refuse_aliases(inputs, [p for src in inputs for p in outputs_of(src)])
     model = None
     if args.model is not None:
         model = get_model(args.model)  # usage error (exit 2) before any work
         if args.scale is not None and args.scale != model.scale:
             raise UsageError(f"model {model_name(model)!r} is x{model.scale}, but --scale {args.scale} was given")
-    inputs = expand_inputs(args.thumbs)
-    refuse_aliases(inputs, [args.output_dir / f"{p.stem}.png" for p in inputs])
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    jobs, failures = plan_outputs(inputs, args.output_dir, "png", args.force)
+    todo = skip_existing(args, "decode", inputs, outputs_of)
+    make_output_dir(args.output_dir)
+    jobs, failures = plan_outputs(todo, args.output_dir, "png", args.force)
     failures += process_files(
         jobs,
         lambda src, dst: decode_file(

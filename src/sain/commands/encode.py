@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..zoo import DEFAULT_MODEL
-from .common import add_codec, add_common, add_runtime, apply_runtime, check_format, finish, show_progress
+from .common import (
+    add_codec,
+    add_common,
+    add_runtime,
+    apply_runtime,
+    check_format,
+    check_output_dir,
+    finish,
+    make_output_dir,
+    require_inputs,
+    show_progress,
+    skip_existing,
+)
 
 DESCRIPTION = f"""Downscale photos with a SAIN model into small JPEG / WebP / AVIF files.
 
@@ -37,11 +50,18 @@ def run(args: argparse.Namespace) -> int:
 
     check_format(args.format)
     device = apply_runtime(args)
-    model = get_model(args.model)  # usage error (exit 2) before any work
     inputs = expand_inputs(args.photos)
-    refuse_aliases(inputs, [args.output_dir / f"{p.stem}.{SUFFIXES[args.format]}" for p in inputs])
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    jobs, failures = plan_outputs(inputs, args.output_dir, SUFFIXES[args.format], args.force)
+    require_inputs(inputs, args.photos)
+    check_output_dir(args.output_dir)
+
+    def outputs_of(src: Path) -> list[Path]:
+        return [args.output_dir / f"{src.stem}.{SUFFIXES[args.format]}"]
+
+    refuse_aliases(inputs, [p for src in inputs for p in outputs_of(src)])
+    model = get_model(args.model)  # usage error (exit 2) before any work
+    todo = skip_existing(args, "encode", inputs, outputs_of)
+    make_output_dir(args.output_dir)
+    jobs, failures = plan_outputs(todo, args.output_dir, SUFFIXES[args.format], args.force)
     failures += process_files(
         jobs,
         lambda src, dst: encode_file(

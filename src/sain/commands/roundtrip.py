@@ -5,7 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_codec, add_common, add_runtime, apply_runtime, check_format, finish, show_progress
+from .common import (
+    add_codec,
+    add_common,
+    add_runtime,
+    apply_runtime,
+    check_format,
+    check_output_dir,
+    finish,
+    make_output_dir,
+    require_inputs,
+    show_progress,
+    skip_existing,
+)
 
 DESCRIPTION = """Encode and decode photos, and compare with plain bicubic at the same file size.
 
@@ -37,14 +49,21 @@ def run(args: argparse.Namespace) -> int:
 
     check_format(args.format)
     device = apply_runtime(args)
-    model = get_model(args.model)
     inputs = expand_inputs(args.photos)
-    refuse_aliases(inputs, [p for src in inputs for p in roundtrip_outputs(src, args.output_dir, args.format).values()])
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    require_inputs(inputs, args.photos)
+    check_output_dir(args.output_dir)
+
+    def outputs_of(src: Path) -> list[Path]:
+        return list(roundtrip_outputs(src, args.output_dir, args.format).values())
+
+    refuse_aliases(inputs, [p for src in inputs for p in outputs_of(src)])
+    model = get_model(args.model)
+    todo = skip_existing(args, "roundtrip", inputs, outputs_of)
+    make_output_dir(args.output_dir)
     jobs: list[tuple[Path, None]] = []
     failures: list[Failure] = []
     seen: set[Path] = set()
-    for src in inputs:  # refuse existing outputs before any work
+    for src in todo:  # refuse existing outputs before any work
         outs = roundtrip_outputs(src, args.output_dir, args.format)
         clash = [p for p in outs.values() if p in seen or (p.exists() and not args.force)]
         if clash:
