@@ -337,3 +337,16 @@ def test_skip_existing_resumes_a_batch(tmp_path, weights, capsys, command):
     assert code == 1 and "exists" in err  # without the option, as before
     code, _, err = run(argv + ["--skip-existing", "--force"], capsys)
     assert code == 2 and "contradict" in err
+
+
+# -- 11: a minimum tile size -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["encode", "decode", "roundtrip"])
+def test_tile_below_the_minimum_is_a_usage_error(tmp_path, weights, capsys, command):
+    src = photo(tmp_path / "p.png")
+    code, _, err = run([command, src, "-o", tmp_path / "out", "--model", weights["box"], "--tile", "16"], capsys)
+    assert code == 2 and "at least 64 LR pixels" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    code, _, err = run([command, src, "-o", tmp_path / "out", "--model", weights["box"], "--tile", "64"], capsys)
+    assert code in (0, 1) and "at least" not in err

@@ -39,6 +39,10 @@ def qualities(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{e} (in {text!r})") from None
 
 
+#: The smallest ``--tile`` the commands accept, in LR pixels (the Python API takes any size).
+MIN_TILE = 64
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     try:
@@ -58,8 +62,11 @@ def tile(text: str) -> str | int:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--tile must be auto, on, off or a number of pixels, got {text!r}") from None
-    if n < 16:
-        raise argparse.ArgumentTypeError(f"--tile must be at least 16 pixels, got {n}")
+    if n < MIN_TILE:
+        raise argparse.ArgumentTypeError(
+            f"--tile must be at least {MIN_TILE} LR pixels, got {n}: every tile also recomputes a "
+            "border of the network's receptive radius, so small tiles multiply the work many times over"
+        )
     return n
 
 
