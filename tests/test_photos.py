@@ -350,3 +350,56 @@ def test_tile_below_the_minimum_is_a_usage_error(tmp_path, weights, capsys, comm
     assert not (tmp_path / "out").exists()
     code, _, err = run([command, src, "-o", tmp_path / "out", "--model", weights["box"], "--tile", "64"], capsys)
     assert code in (0, 1) and "at least" not in err
+
+
+# -- 14: roundtrip: readable table, honest bytes, all-or-nothing outputs -----------------------
+
+
+def test_roundtrip_table_columns_never_collide(tmp_path, weights, capsys):
+    src = photo(tmp_path / "t.png", 4, 2)  # tiny: hundreds of bits per pixel
+    code, out, err = run(["roundtrip", src, "-o", tmp_path / "o", "--model", weights["box"]], capsys)
+    assert code == 0, err
+    lines = [ln for ln in out.splitlines() if ln.startswith(("method", "bicubic", "box"))]
+    assert len(lines) == 3 and all(len(ln.split()) == 6 + (ln.startswith("method")) for ln in lines)
+    ends = {len(ln) for ln in lines}
+    assert len(ends) == 1  # right-aligned columns of one width
+
+
+def test_roundtrip_at_quality_100_says_when_bytes_cannot_match(tmp_path, weights, capsys):
+    from sain.compare import Restored, RoundtripResult
+
+    img = torch.zeros(3, 8, 8)
+    r = RoundtripResult(
+        img,
+        2,
+        "jpeg",
+        100,
+        Restored("sain", 100, 106_596, img, 30.0, 0.9),
+        Restored("bicubic", 100, 71_691, img, 29.0, 0.9),
+    )
+    assert "bicubic's largest file is 71,691 bytes < SAIN's 106,596" in r.table()
+    r.bicubic.bytes = 106_000
+    r.bicubic.quality = 97
+    assert "note" not in r.table()
+
+
+def test_roundtrip_outputs_all_or_nothing(tmp_path, weights, capsys, monkeypatch):
+    import sain.compare
+
+    src = photo(tmp_path / "p.png")
+    real = sain.compare.write_image
+    calls = []
+
+    def fail_third(path, *a, **k):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(sain.compare, "write_image", fail_third)
+    code, _, err = run(["roundtrip", src, "-o", tmp_path / "o", "--model", weights["box"]], capsys)
+    assert code == 1 and "No space left" in one_line_error(err)
+    assert files(tmp_path / "o") == []  # no partial set, no temporaries
+    monkeypatch.setattr(sain.compare, "write_image", real)
+    code, _, err = run(["roundtrip", src, "-o", tmp_path / "o", "--model", weights["box"]], capsys)
+    assert code == 0 and len(files(tmp_path / "o")) == 4

@@ -12,6 +12,7 @@ This is the work of ``sain roundtrip`` and ``sain demo``; the figures are drawn 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from torch import Tensor
 from .codecs import check_quality, decode, encode
 from .encoding import SUFFIXES, as_hr4, check_format, check_target, decode_image, encode_lr, pad_to_multiple
 from .figures import comparison_image, fmt_value, roundtrip_captions
-from .fileio import write_bytes_atomic
+from .fileio import atomic_paths
 from .imaging import DEFAULT_MAX_PIXELS, read_image, to_uint8, write_image
 from .metrics import psnr, ssim
 from .models import RescalingModel
@@ -102,15 +103,39 @@ class RoundtripResult:
     thumbnail: bytes = b""  # the SAIN thumbnail file (with metadata)
     bicubic_lr: bytes = b""  # the bicubic LR file at the matched quality
 
+    def bytes_note(self) -> str:
+        """Empty when bicubic's file is the largest not above SAIN's; otherwise why it is not
+        the same bytes (bicubic at quality 100 is smaller, or at quality 1 larger)."""
+        b, s = self.bicubic, self.sain
+        if b.quality == 100 and b.bytes < s.bytes:
+            return f"bicubic's largest file is {b.bytes:,} bytes < SAIN's {s.bytes:,} (quality 100 cannot reach it)"
+        if b.quality == 1 and b.bytes > s.bytes:
+            return f"bicubic's smallest file is {b.bytes:,} bytes > SAIN's {s.bytes:,} (quality 1 cannot go below it)"
+        return ""
+
     def table(self) -> str:
+        """The two rows (bicubic, SAIN) with columns sized to their values, and the
+        :meth:`bytes_note` when the bytes could not be matched."""
         h, w = self.original.shape[-2:]
-        lines = [f"{'method':<14}{'quality':>8}{'LR bytes':>11}{'bpp':>8}{'PSNR-Y':>9}{'SSIM-Y':>9}"]
-        for r in (self.bicubic, self.sain):
-            lines.append(
-                f"{r.method[:13]:<14}{r.quality:>8}{r.bytes:>11,}{8 * r.bytes / (h * w):>8.3f}"
-                f"{fmt_value(r.psnr_y, '.2f'):>9}{fmt_value(r.ssim_y, '.4f'):>9}"
-            )
-        return "\n".join(lines)
+        head = ["method", "quality", "LR bytes", "bpp", "PSNR-Y", "SSIM-Y"]
+        rows = [
+            [
+                r.method,
+                str(r.quality),
+                f"{r.bytes:,}",
+                f"{8 * r.bytes / (h * w):.3f}",
+                fmt_value(r.psnr_y, ".2f"),
+                fmt_value(r.ssim_y, ".4f"),
+            ]
+            for r in (self.bicubic, self.sain)
+        ]
+        widths = [max(len(row[k]) for row in [head, *rows]) for k in range(len(head))]
+        lines = [
+            "  ".join(c.ljust(wd) if k == 0 else c.rjust(wd) for k, (c, wd) in enumerate(zip(row, widths, strict=True)))
+            for row in [head, *rows]
+        ]
+        note = self.bytes_note()
+        return "\n".join(lines + ([f"note: {note}"] if note else []))
 
 
 def _scores(restored: Tensor, original: Tensor, crop: int) -> tuple[float, float]:
@@ -232,10 +257,21 @@ def roundtrip_file(
     r = roundtrip_image(hr, model, fmt, quality, seed, tile, precision=precision, device=device)
     assert isinstance(r, RoundtripResult)
     h, w = hr.shape[-2:]
-    title = f"{src.name}  {w}x{h}  x{r.scale}  {r.fmt.upper()}: bicubic vs {r.sain.method} at the same bytes"
+    same = f"({r.bytes_note()})" if r.bytes_note() else "at the same bytes"
+    title = f"{src.name}  {w}x{h}  x{r.scale}  {r.fmt.upper()}: bicubic vs {r.sain.method} {same}"
     fig = comparison_image([roundtrip_captions(r)], title)
-    write_bytes_atomic(outs["thumbnail"], r.thumbnail)
-    write_image(outs["restored"], r.sain.image, format="png")
-    write_image(outs["bicubic"], r.bicubic.image, format="png")
-    write_image(outs["comparison"], fig, format="png")
+    keys = ("thumbnail", "restored", "bicubic", "comparison")
+    with atomic_paths([outs[k] for k in keys]) as tmps:  # the four files: all or none
+        tmp = dict(zip(keys, tmps, strict=True))
+        _write_new(tmp["thumbnail"], r.thumbnail)
+        write_image(tmp["restored"], r.sain.image, format="png")
+        write_image(tmp["bicubic"], r.bicubic.image, format="png")
+        write_image(tmp["comparison"], fig, format="png")
     return r, outs
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    with open(path, "xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())

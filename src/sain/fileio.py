@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -37,3 +37,31 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
             f.flush()
             os.fsync(f.fileno())
     return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_paths(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
+    """:func:`atomic_path` for a set of files written together: all appear, or none.
+
+    Yields one hidden temporary path per target; once the block succeeds, each is renamed
+    onto its target. On any error (or Ctrl-C), in the block or during the renames, every
+    temporary and every target already renamed is removed, so no partial set remains
+    (with ``--force``, the targets it replaced are gone too).
+    """
+    dsts = [Path(p) for p in paths]
+    tmps = [d.with_name(f".{d.name}.{uuid.uuid4().hex[:12]}.tmp") for d in dsts]
+    done: list[Path] = []
+    try:
+        yield tmps
+        for tmp, dst in zip(tmps, dsts, strict=True):
+            os.replace(tmp, dst)
+            done.append(dst)
+    except BaseException:
+        for dst in done:
+            with contextlib.suppress(OSError):
+                dst.unlink()
+        raise
+    finally:
+        for tmp in tmps:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
