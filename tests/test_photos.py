@@ -403,3 +403,25 @@ def test_roundtrip_outputs_all_or_nothing(tmp_path, weights, capsys, monkeypatch
     monkeypatch.setattr(sain.compare, "write_image", real)
     code, _, err = run(["roundtrip", src, "-o", tmp_path / "o", "--model", weights["box"]], capsys)
     assert code == 0 and len(files(tmp_path / "o")) == 4
+
+
+# -- 15: the README's Python example runs as written -------------------------------------------
+
+
+def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'sain.encode_file("photo.png", "thumbs/")' in block and "clamp" in block
+    monkeypatch.chdir(tmp_path)
+    photo(tmp_path / "photo.png", 40, 30)
+    (tmp_path / "thumbs").mkdir()  # an existing folder works as well as a new one
+    block = block.replace("torch.rand(1, 3, 256, 256)", "torch.rand(1, 3, 32, 32)")  # same code, faster
+    exec(compile(block, "README.md", "exec"), {})
+    assert files(tmp_path / "thumbs") == ["photo.jpg"] and files(tmp_path / "restored") == ["photo.png"]
+    assert Image.open(tmp_path / "restored" / "photo.png").size == (40, 30)
+
+
+def test_encode_file_into_a_new_folder(tmp_path, weights):
+    src = photo(tmp_path / "p.png")
+    r = api.encode_file(src, f"{tmp_path}/new/", weights["box"])
+    assert r.dst == tmp_path / "new" / "p.jpg" and r.dst.is_file()

@@ -99,6 +99,17 @@ def encode_lr(lr_u8: np.ndarray, fmt: str, quality: int, info: ThumbnailInfo | N
     return encode(lr_u8, fmt, quality, exif=None if info is None else info.exif())
 
 
+def _into_folder(dst: PathLike, src: Path, suffix: str) -> Path:
+    """``dst`` itself, or ``dst/<src stem>.<suffix>`` when ``dst`` is a folder: an existing
+    one, or a path written with a trailing slash (created)."""
+    text = os.fspath(dst)
+    d = Path(dst)
+    if d.is_dir() or text.endswith(("/", os.sep)):
+        d.mkdir(parents=True, exist_ok=True)
+        return d / f"{src.stem}.{suffix}"
+    return d
+
+
 def same_file(a: PathLike, b: PathLike) -> bool:
     """Whether two paths name the same file (after symlinks; hard links via ``samefile``)."""
     try:
@@ -201,16 +212,21 @@ def encode_file(
 
     Args:
         src: any image file :func:`sain.imaging.read_image` reads (always taken as RGB).
-        dst: the thumbnail; its folder must exist.
-        fmt: format; default from ``dst``'s suffix (``.jpg``, ``.webp``, ``.avif``).
+        dst: the thumbnail (its folder must exist), or a folder to write ``<stem>.<ext>``
+            into: an existing one, or a path ending in ``/`` (created).
+        fmt: format; default from ``dst``'s suffix (``.jpg``, ``.webp``, ``.avif``; JPEG
+            for a folder).
         force: overwrite ``dst`` if it exists (otherwise ``FileExistsError``, before any work);
             ``dst`` that is ``src`` itself is always refused (``ValueError``).
         max_pixels: refuse photos of more pixels (checked from the header, before decoding;
             ``None``: no limit but Pillow's).
         model, quality, tile, precision, device: as :func:`encode_image`.
     """
-    src, dst = Path(src), Path(dst)
-    fmt = check_format(fmt if fmt is not None else dst.suffix.lstrip(".") or "jpeg")
+    src = Path(src)
+    if fmt is None and (Path(dst).is_dir() or os.fspath(dst).endswith(("/", os.sep))):
+        fmt = "jpeg"
+    fmt = check_format(fmt if fmt is not None else Path(dst).suffix.lstrip(".") or "jpeg")
+    dst = _into_folder(dst, src, SUFFIXES[fmt])
     check_target(dst, force, src)
     t0 = time.perf_counter()
     hr = read_image(src, max_pixels)
@@ -366,10 +382,14 @@ def decode_file(
 ) -> DecodeResult:
     """Restore a thumbnail file into a PNG (written atomically); arguments as :func:`decode_image`.
 
+    ``dst`` is the PNG, or a folder to write ``<stem>.png`` into (an existing one, or a
+    path ending in ``/``, created).
+
     ``max_pixels`` limits the restored photo's pixels (and the thumbnail's), checked from
     the header and the metadata before any model work (``None``: no limit but Pillow's).
     """
-    src, dst = Path(src), Path(dst)
+    src = Path(src)
+    dst = _into_folder(dst, src, "png")
     check_target(dst, force, src)
     t0 = time.perf_counter()
     data, name = read_bytes(src)
