@@ -170,6 +170,24 @@ def test_errors_are_json_with_the_right_status(client, photo, files, data, statu
     assert client.get("/healthz").json()["busy"] == 0  # and the server stays healthy
 
 
+@pytest.mark.parametrize("endpoint", ["/v1/encode", "/v1/decode", "/v1/compare"])
+def test_hostile_uploads_get_4xx_on_every_endpoint(client, photo, endpoint):
+    corpus = [
+        (("empty.png", b"", "image/png"), 400),
+        (("cut.png", photo.read_bytes()[:600], "image/png"), 400),
+        (("bomb.png", png_declaring(30000, 30000), "image/png"), 413),
+        (("huge.png", png_declaring(65535, 65535), "image/png"), 413),
+        (("photo.png", photo.read_bytes(), "text/html"), 415),
+        (("notes.png", b"%PDF-1.4 not an image", "image/png"), 415),
+    ]
+    for part, status in corpus:
+        r = client.post(endpoint, files={"file": part})
+        assert r.status_code == status, (part[0], r.text)
+        assert set(r.json()) == {"error"}
+    h = client.get("/healthz").json()
+    assert h["status"] == "ok" and h["busy"] == 0
+
+
 def test_upload_and_pixel_limits_give_413(photo):
     app = create_app(ServeConfig(max_upload_mb=0.02, max_pixels=5000, preload=False, tile="off"))
     with TestClient(app) as c:
@@ -177,6 +195,11 @@ def test_upload_and_pixel_limits_give_413(photo):
         assert r.status_code == 413 and "larger than the limit of 20,971 bytes" in r.json()["error"]
         r = c.post("/v1/compare", files=upload(photo))
         assert r.status_code == 413 and "96x64 = 6,144 pixels" in r.json()["error"]
+        # no Content-Length (a chunked body): counted while it arrives, 413 past the limit
+        head = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+        chunks = (head if i == 0 else b"\0" * 4096 for i in range(11))
+        r = c.post("/v1/encode", content=chunks, headers={"content-type": "multipart/form-data; boundary=x"})
+        assert r.status_code == 413 and "larger than the limit" in r.json()["error"]
         small = c.app.state.pool.submit(lambda: None)  # the pool still works
         small.result(5)
         # a 48x32 thumbnail passes, but it restores 96x64 > 5000 pixels: refused before decoding

@@ -95,19 +95,25 @@ class _BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.limit:
             await _send_error(send, 413, message)
             return
-        seen, started = 0, False
+        seen, started, exceeded = 0, False, False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.limit:
+                    exceeded = True
                     raise _UploadTooLarge
             return msg
 
         async def watched(msg: Message) -> None:
             nonlocal started
+            if exceeded:  # the app answered the aborted body (e.g. "error parsing the body"): 413 instead
+                if msg["type"] == "http.response.start" and not started:
+                    started = True
+                    await _send_error(send, 413, message)
+                return
             started = started or msg["type"] == "http.response.start"
             await send(msg)
 
