@@ -299,7 +299,17 @@ def evaluate(
                     bar.set_postfix_str(f"{name}/{path.name}", refresh=False)
                     rows.extend(
                         _evaluate_image(
-                            methods, name, folder, path, fmt, qualities, hr_qualities, scale, int(n), seed, save_root,
+                            methods,
+                            name,
+                            folder,
+                            path,
+                            fmt,
+                            qualities,
+                            hr_qualities,
+                            scale,
+                            int(n),
+                            seed,
+                            save_root,
                             recompress,
                         )
                     )

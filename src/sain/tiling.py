@@ -25,6 +25,7 @@ image at once.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -178,7 +179,7 @@ def tiled_upscale(
         overlap = _margin(receptive_radius(model, "up"), s)
     _check_tiling("tile", tile, 1, 1)
     _check_tiling("overlap", overlap, 1, 0)
-    kw = {"quality": quality} if quality is not None and model.quality_aware else {}
+    kw: dict[str, Any] = {"quality": quality} if quality is not None and model.quality_aware else {}
     n, _, h, w = lr.shape
     if z is None:
         z = sample_latent(model, lr, seed)
