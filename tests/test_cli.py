@@ -96,7 +96,7 @@ def test_encode_decode_restores_exact_size(tmp_path, weights, photos, capsys):
     assert code == 0, err
     odd, gray = Image.open(tmp_path / "rs" / "odd.png"), Image.open(tmp_path / "rs" / "gray.png")
     assert (odd.size, odd.mode) == ((37, 50), "RGB")
-    assert (gray.size, gray.mode) == ((51, 43), "RGB")
+    assert (gray.size, gray.mode) == ((51, 43), "L")  # grayscale in, grayscale out (issue 11)
 
 
 @pytest.mark.parametrize("fmt", ["jpeg", "webp", "avif"])

@@ -17,9 +17,11 @@ import torch
 from PIL import Image
 
 import sain
+import sain.codecs
 import sain.commands.common
 import sain.fileio
 import sain.imaging
+import sain.imaging.photo
 import sain.zoo
 from sain import api
 from sain.cli import main
@@ -425,3 +427,171 @@ def test_encode_file_into_a_new_folder(tmp_path, weights):
     src = photo(tmp_path / "p.png")
     r = api.encode_file(src, f"{tmp_path}/new/", weights["box"])
     assert r.dst == tmp_path / "new" / "p.jpg" and r.dst.is_file()
+
+
+# -- 6: grayscale in, grayscale out ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["L", "equal RGB"])
+def test_grayscale_photo_comes_back_grayscale(tmp_path, weights, capsys, kind):
+    g = np.random.default_rng(3).integers(0, 256, (20, 24), dtype=np.uint8)
+    img = Image.fromarray(g) if kind == "L" else Image.fromarray(np.dstack([g, g, g]))
+    img.save(tmp_path / "g.png")
+    code, _, err = run(["encode", tmp_path / "g.png", "-o", tmp_path / "t", "--model", weights["box"]], capsys)
+    assert code == 0, err
+    assert api.read_info(tmp_path / "t" / "g.jpg").gray is True
+    text = Image.open(tmp_path / "t" / "g.jpg").getexif()[0x010E]
+    assert '"gray": true' in text
+    code, _, err = run(["decode", tmp_path / "t" / "g.jpg", "-o", tmp_path / "r", "--model", weights["box"]], capsys)
+    assert code == 0, err
+    out = Image.open(tmp_path / "r" / "g.png")
+    assert out.mode == "L" and out.size == (24, 20)
+    x = api.decode_image(tmp_path / "t" / "g.jpg", weights["box"])
+    assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])
+
+
+def test_colour_photo_metadata_unchanged(tmp_path, weights):
+    data, info = api.encode_image(torch.rand(3, 20, 24), weights["box"])
+    assert info.gray is False and '"gray"' not in info.to_text()
+
+
+# -- 7: transparency and animation ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_transparency_is_composited_with_a_note(tmp_path, weights, capsys, mode):
+    a = np.zeros((20, 24, 4), np.uint8)
+    a[..., 0] = 200  # red where opaque
+    a[:, :12, 3] = 255  # left half opaque, right half fully transparent
+    img = Image.fromarray(a, "RGBA")
+    if mode == "LA":
+        img = img.convert("LA")
+    elif mode == "P":
+        img = img.convert("P")  # transparency kept as a palette entry
+        img.info["transparency"] = img.getpixel((20, 5))
+    img.save(tmp_path / "t.png")
+    x = sain.imaging.photo.read_photo(tmp_path / "t.png")
+    assert x.image[:, :, 12:].min() == 1.0  # transparent -> white
+    assert any("transparency composited onto white" in n for n in x.notes)
+    code, _, err = run(["encode", tmp_path / "t.png", "-o", tmp_path / "o", "--model", weights["box"]], capsys)
+    assert code == 0 and "note:" in err and "transparency" in err
+    black = sain.imaging.photo.read_photo(tmp_path / "t.png", background=sain.imaging.photo.parse_color("black"))
+    assert black.image[:, :, 12:].max() == 0.0
+    code, _, err = run(["encode", tmp_path / "t.png", "-o", tmp_path / "o2", "--background", "nope"], capsys)
+    assert code == 2 and "not a colour" in err
+
+
+def test_opaque_alpha_is_dropped_silently(tmp_path):
+    a = np.full((20, 24, 4), 255, np.uint8)
+    Image.fromarray(a, "RGBA").save(tmp_path / "o.png")
+    assert sain.imaging.photo.read_photo(tmp_path / "o.png").notes == []
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
+def test_animated_input_refused_or_a_frame_chosen(tmp_path, weights, capsys, fmt):
+    if fmt == "WEBP" and "webp" not in sain.codecs.available_formats():
+        pytest.skip("Pillow without WebP")
+    frames = [Image.fromarray(np.full((20, 24, 3), v, np.uint8)) for v in (30, 120, 220)]
+    path = tmp_path / f"anim.{fmt.lower()}"
+    frames[0].save(path, format=fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    code, _, err = run(["encode", path, "-o", tmp_path / "o", "--model", weights["box"]], capsys)
+    line = one_line_error(err)
+    assert code == 1 and "3 frames" in line and "--frame" in line and files(tmp_path / "o") == []
+    code, _, err = run(["encode", path, "-o", tmp_path / "o", "--model", weights["box"], "--frame", "2"], capsys)
+    assert code == 0, err
+    lr = np.asarray(Image.open(tmp_path / "o" / "anim.jpg").convert("L"), dtype=np.float64)
+    assert abs(lr.mean() - 220) < 8  # the third frame, not the first
+    code, _, err = run(
+        ["encode", path, "-o", tmp_path / "o", "--model", weights["box"], "--frame", "3", "--force"], capsys
+    )
+    assert code == 1 and "no frame 3" in one_line_error(err)
+
+
+# -- 2: colour profiles and EXIF -------------------------------------------------------------------
+
+
+def display_p3_icc() -> bytes:
+    """A minimal ICC v2 matrix/TRC profile with Display-P3 primaries (D50-adapted), gamma 2.2."""
+    import struct
+
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ " + b"\0" * 4 + s15(x) + s15(y) + s15(z)
+
+    text = b"Display P3 (test)\0"
+    desc = b"desc" + b"\0" * 4 + struct.pack(">I", len(text)) + text + b"\0" * 12 + b"\0" * 67
+    curve = b"curv" + b"\0" * 4 + struct.pack(">I", 1) + struct.pack(">H", round(2.2 * 256)) + b"\0\0"
+    tags = [
+        (b"desc", desc),
+        (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
+        (b"rXYZ", xyz(0.5151, 0.2412, -0.0011)),
+        (b"gXYZ", xyz(0.2920, 0.6922, 0.0419)),
+        (b"bXYZ", xyz(0.1571, 0.0666, 0.7841)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, data in tags:
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data + b"\0" * (-len(data) % 4)
+    size = offset + len(body)
+    header = (
+        struct.pack(">I", size)
+        + b"none"
+        + bytes([2, 0x10, 0, 0])
+        + b"mntrRGB XYZ "
+        + b"\0" * 12
+        + b"acsp"
+        + b"\0" * 24
+        + struct.pack(">I", 0)
+        + s15(0.9642)
+        + s15(1.0)
+        + s15(0.8249)
+        + b"\0" * 48
+    )
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def test_icc_profile_is_converted_to_srgb(tmp_path, weights, capsys):
+    a = np.zeros((20, 24, 3), np.uint8)
+    a[..., 0] = 230  # a saturated P3 red: outside sRGB's gamut, so its sRGB values differ
+    a[..., 1] = 40
+    Image.fromarray(a).save(tmp_path / "p3.png", icc_profile=display_p3_icc())
+    Image.fromarray(a).save(tmp_path / "plain.png")
+    ph = sain.imaging.photo.read_photo(tmp_path / "p3.png")
+    plain = sain.imaging.photo.read_photo(tmp_path / "plain.png")
+    assert any("Display P3 (test)" in n and "sRGB" in n for n in ph.notes) and plain.notes == []
+    assert (ph.image - plain.image).abs().max() > 10 / 255  # converted, not the raw values
+    assert ph.image[0].mean() > ph.image[1].mean()  # still red
+    code, _, err = run(["encode", tmp_path / "p3.png", "-o", tmp_path / "o", "--model", weights["box"]], capsys)
+    assert code == 0 and "converted from its colour profile" in err
+
+
+def test_exif_camera_and_date_kept_gps_dropped(tmp_path, weights, capsys):
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif[0x0110] = "EOS 5D"
+    exif[0x0112] = 6  # orientation: rotate 90 (applied, then dropped)
+    exif.get_ifd(0x8769)[0x9003] = "2021:06:01 12:34:56"
+    exif.get_ifd(0x8825)[0x0002] = (48.0, 51.0, 24.0)  # GPS latitude: dropped
+    Image.fromarray(np.full((20, 24, 3), 128, np.uint8)).save(tmp_path / "c.jpg", exif=exif, quality=95)
+    code, _, err = run(["encode", tmp_path / "c.jpg", "-o", tmp_path / "t", "--model", weights["box"]], capsys)
+    assert code == 0, err
+    th = Image.open(tmp_path / "t" / "c.jpg")
+    assert th.size == (10, 12)  # orientation applied (24x20 rotated)
+    te = th.getexif()
+    assert te[0x010F] == "Canon" and te[0x0110] == "EOS 5D" and 0x0112 not in te
+    assert te.get_ifd(0x8769)[0x9003] == "2021:06:01 12:34:56" and not te.get_ifd(0x8825)
+    assert api.read_info(tmp_path / "t" / "c.jpg").width == 20
+    code, _, err = run(["decode", tmp_path / "t" / "c.jpg", "-o", tmp_path / "r", "--model", weights["box"]], capsys)
+    assert code == 0, err
+    out = Image.open(tmp_path / "r" / "c.png")
+    out.load()
+    oe = out.getexif()
+    assert oe[0x010F] == "Canon" and oe.get_ifd(0x8769)[0x9003] == "2021:06:01 12:34:56"
+    assert 0x010E not in oe and 0x0112 not in oe and not oe.get_ifd(0x8825)

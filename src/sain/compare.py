@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -24,10 +24,20 @@ import torch
 from torch import Tensor
 
 from .codecs import check_quality, decode, encode
-from .encoding import SUFFIXES, as_hr4, check_format, check_target, decode_image, encode_lr, pad_to_multiple
+from .encoding import (
+    SUFFIXES,
+    as_hr4,
+    check_format,
+    check_target,
+    decode_image,
+    encode_lr,
+    is_gray,
+    pad_to_multiple,
+)
 from .figures import comparison_image, fmt_value, roundtrip_captions
 from .fileio import atomic_paths
-from .imaging import DEFAULT_MAX_PIXELS, read_image, to_uint8, write_image
+from .imaging import DEFAULT_MAX_PIXELS, to_uint8, write_image
+from .imaging.photo import read_photo
 from .metrics import psnr, ssim
 from .models import RescalingModel
 from .pipeline import BicubicMethod, ModelMethod, Tile, quantize_u8
@@ -102,6 +112,7 @@ class RoundtripResult:
     bicubic: Restored
     thumbnail: bytes = b""  # the SAIN thumbnail file (with metadata)
     bicubic_lr: bytes = b""  # the bicubic LR file at the matched quality
+    notes: list[str] = field(default_factory=list)  # what was done to the photo (colour profile, alpha)
 
     def bytes_note(self) -> str:
         """Empty when bicubic's file is the largest not above SAIN's; otherwise why it is not
@@ -184,7 +195,7 @@ def roundtrip_image(
     h, w = hr4.shape[-2:]
     original = quantize_u8(hr4[0])
     padded = pad_to_multiple(hr4, s)
-    info = ThumbnailInfo(model=model_name(m), scale=s, width=int(w), height=int(h))
+    info = ThumbnailInfo(model=model_name(m), scale=s, width=int(w), height=int(h), gray=is_gray(hr4))
     bar = tqdm(total=len(qs) + 1, desc="downscale", file=sys.stderr, disable=not progress, leave=False)
     bicubic = BicubicMethod(s)
     lr_sain = to_uint8(ModelMethod(m, tile, precision, device).downscale(padded)[0])
@@ -240,6 +251,8 @@ def roundtrip_file(
     precision: str = "auto",
     device: str | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    background: tuple[int, int, int] = (255, 255, 255),
+    frame: int | None = None,
 ) -> tuple[RoundtripResult, dict[str, Path]]:
     """:func:`roundtrip_image` on a file, writing into ``outdir``: the thumbnail
     ``<stem>.<ext>``, the restored ``<stem>.png``, the bicubic restoration
@@ -253,9 +266,11 @@ def roundtrip_file(
     outs = roundtrip_outputs(src, outdir, fmt)
     for p in outs.values():
         check_target(p, force, src)
-    hr = read_image(src, max_pixels)
+    ph = read_photo(src, max_pixels, background, frame)  # as encode_file reads it
+    hr = ph.image
     r = roundtrip_image(hr, model, fmt, quality, seed, tile, precision=precision, device=device)
     assert isinstance(r, RoundtripResult)
+    r.notes = ph.notes
     h, w = hr.shape[-2:]
     same = f"({r.bytes_note()})" if r.bytes_note() else "at the same bytes"
     title = f"{src.name}  {w}x{h}  x{r.scale}  {r.fmt.upper()}: bicubic vs {r.sain.method} {same}"

@@ -18,18 +18,22 @@ from __future__ import annotations
 import io
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor
 
 from .codecs import CODECS, check_quality, encode
 from .codecs import check_format as codecs_check_format
 from .fileio import write_bytes_atomic
 from .imaging import DEFAULT_MAX_PIXELS, ImageReadError, check_pixels, read_image, to_uint8, write_image
+from .imaging.photo import exif_block, kept_exif, read_photo
 from .models import RescalingModel
 from .pipeline import AUTO_TILE_PIXELS, DEFAULT_TILE, ModelMethod, Tile
 from .thumbnail import PathLike, ThumbnailInfo, info_from_bytes, read_bytes
@@ -94,9 +98,21 @@ def pad_to_multiple(hr: Tensor, scale: int) -> Tensor:
     return hr
 
 
-def encode_lr(lr_u8: np.ndarray, fmt: str, quality: int, info: ThumbnailInfo | None = None) -> bytes:
-    """An 8-bit LR (H, W, 3) as a file of ``fmt``; with ``info``, a thumbnail (metadata embedded)."""
-    return encode(lr_u8, fmt, quality, exif=None if info is None else info.exif())
+def encode_lr(
+    lr_u8: np.ndarray,
+    fmt: str,
+    quality: int,
+    info: ThumbnailInfo | None = None,
+    keep_exif: Mapping[int, Mapping[int, Any]] | None = None,
+) -> bytes:
+    """An 8-bit LR (H, W, 3) as a file of ``fmt``; with ``info``, a thumbnail (metadata
+    embedded, with the photo's kept EXIF tags ``keep_exif``, see :mod:`sain.imaging.photo`)."""
+    return encode(lr_u8, fmt, quality, exif=None if info is None else info.exif(keep_exif))
+
+
+def is_gray(x: Tensor) -> bool:
+    """Whether an RGB image (..., 3, H, W) has three equal channels."""
+    return bool(torch.equal(x[..., 0, :, :], x[..., 1, :, :]) and torch.equal(x[..., 1, :, :], x[..., 2, :, :]))
 
 
 def _into_folder(dst: PathLike, src: Path, suffix: str) -> Path:
@@ -143,6 +159,8 @@ def encode_image(
     tile: Tile = "auto",
     precision: str = "auto",
     device: str | None = None,
+    gray: bool | None = None,
+    keep_exif: Mapping[int, Mapping[int, Any]] | None = None,
 ) -> tuple[bytes, ThumbnailInfo]:
     """Downscale a photo with the model and compress the LR as a standard image file.
 
@@ -159,6 +177,10 @@ def encode_image(
         precision: ``auto`` (default: the thumbnail in fp32, the restoring pass in bf16 where
             the device computes it fast), ``fp32``, ``bf16`` or ``fp16`` (:mod:`sain.precision`).
         device: where the network runs (``"cpu"``, ``"cuda"``, ...; default: the CPU).
+        gray: record the photo as grayscale (``"gray": true``, restored as grayscale);
+            default: when its three channels are equal.
+        keep_exif: EXIF tags to carry into the thumbnail, ``{IFD: {tag: value}}``
+            (:func:`sain.imaging.photo.kept_exif`; default none).
 
     Returns:
         ``(file bytes, ThumbnailInfo)``; the LR is ``ceil(H/s) x ceil(W/s)``.
@@ -168,8 +190,9 @@ def encode_image(
     hr4 = as_hr4(hr)
     h, w = hr4.shape[-2:]
     lr = ModelMethod(m, tile, precision, device).downscale(pad_to_multiple(hr4, m.scale))
-    info = ThumbnailInfo(model=model_name(m), scale=m.scale, width=int(w), height=int(h))
-    return encode_lr(to_uint8(lr[0]), fmt, quality, info), info
+    g = is_gray(hr4) if gray is None else bool(gray)
+    info = ThumbnailInfo(model=model_name(m), scale=m.scale, width=int(w), height=int(h), gray=g)
+    return encode_lr(to_uint8(lr[0]), fmt, quality, info, keep_exif), info
 
 
 @dataclass
@@ -182,6 +205,7 @@ class EncodeResult:
     lr_size: tuple[int, int]  # (width, height) of the thumbnail
     bytes: int
     seconds: float
+    notes: list[str] = field(default_factory=list)  # what was done to the photo (colour profile, alpha)
 
     @property
     def bpp(self) -> float:
@@ -207,6 +231,8 @@ def encode_file(
     precision: str = "auto",
     device: str | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    background: tuple[int, int, int] = (255, 255, 255),
+    frame: int | None = None,
 ) -> EncodeResult:
     """Encode a photo file into a thumbnail file (written atomically).
 
@@ -220,7 +246,13 @@ def encode_file(
             ``dst`` that is ``src`` itself is always refused (``ValueError``).
         max_pixels: refuse photos of more pixels (checked from the header, before decoding;
             ``None``: no limit but Pillow's).
+        background: colour that transparency is composited onto (with a note).
+        frame: the frame of an animated file (required for one).
         model, quality, tile, precision, device: as :func:`encode_image`.
+
+    The photo is read by :func:`sain.imaging.photo.read_photo`: colour profiles are
+    converted to sRGB, the camera and date EXIF tags are kept in the thumbnail (GPS and
+    the rest dropped), grayscale is recorded. ``EncodeResult.notes`` says what was done.
     """
     src = Path(src)
     if fmt is None and (Path(dst).is_dir() or os.fspath(dst).endswith(("/", os.sep))):
@@ -229,12 +261,12 @@ def encode_file(
     dst = _into_folder(dst, src, SUFFIXES[fmt])
     check_target(dst, force, src)
     t0 = time.perf_counter()
-    hr = read_image(src, max_pixels)
-    data, info = encode_image(hr, model, fmt, quality, tile, precision, device)
+    ph = read_photo(src, max_pixels, background, frame)
+    data, info = encode_image(ph.image, model, fmt, quality, tile, precision, device, ph.gray, ph.exif)
     write_bytes_atomic(dst, data)
     s = info.scale
     return EncodeResult(
-        src, dst, info, (-(-info.width // s), -(-info.height // s)), len(data), time.perf_counter() - t0
+        src, dst, info, (-(-info.width // s), -(-info.height // s)), len(data), time.perf_counter() - t0, ph.notes
     )
 
 
@@ -314,8 +346,24 @@ def _decode(
     except ImageReadError as e:
         msg = str(e).replace("cannot read image", "cannot restore", 1).replace(" is ", " would be ", 1)
         raise ImageReadError(msg) from None
-    hr = ModelMethod(m, tile, precision, device).upscale(lr[None], seed)
-    return hr[0, :, :H, :W], m, (int(w), int(h))
+    hr = ModelMethod(m, tile, precision, device).upscale(lr[None], seed)[0, :, :H, :W]
+    if info is not None and info.gray:  # grayscale in, grayscale out: the channels' mean, 8 bits
+        hr = torch.round(hr.clamp(0, 1).mean(dim=0, keepdim=True) * 255).div(255).expand(3, -1, -1)
+    return hr, m, (int(w), int(h))
+
+
+def _recorded_gray(data: bytes) -> bool:
+    info = info_from_bytes(data, "<bytes>")
+    return info is not None and info.gray
+
+
+def _thumbnail_exif(data: bytes) -> dict[int, dict[int, Any]]:
+    """The kept camera/date EXIF tags of a thumbnail (never its sain metadata)."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return kept_exif(img.getexif())
+    except (OSError, ValueError, SyntaxError, EOFError):
+        return {}
 
 
 def decode_image(
@@ -394,5 +442,10 @@ def decode_file(
     t0 = time.perf_counter()
     data, name = read_bytes(src)
     hr, m, lr_size = _decode(data, name, model, seed, scale, size, tile, precision, device, max_pixels)
-    write_image(dst, hr, format="png")
+    u8 = to_uint8(hr)
+    gray = bool((u8[..., 0] == u8[..., 1]).all() and (u8[..., 1] == u8[..., 2]).all()) and _recorded_gray(data)
+    img = Image.fromarray(np.ascontiguousarray(u8[..., 0]), "L") if gray else Image.fromarray(u8, "RGB")
+    keep = _thumbnail_exif(data)
+    extra: dict[str, Any] = {"exif": exif_block(keep)} if keep else {}
+    write_image(dst, img, format="png", **extra)
     return DecodeResult(src, dst, model_name(m), lr_size, (hr.shape[-1], hr.shape[-2]), time.perf_counter() - t0)

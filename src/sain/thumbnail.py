@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,20 +33,20 @@ PathLike = str | os.PathLike
 
 @dataclass(frozen=True)
 class ThumbnailInfo:
-    """What a thumbnail's metadata records: the model, its scale and the original size."""
+    """What a thumbnail's metadata records: the model, its scale, the original size, and
+    whether the photo was grayscale (then ``"gray": true``; absent for colour photos)."""
 
     model: str
     scale: int
     width: int
     height: int
+    gray: bool = False
 
     def to_text(self) -> str:
-        body = json.dumps(
-            {"model": self.model, "scale": self.scale, "width": self.width, "height": self.height},
-            sort_keys=True,
-            separators=(", ", ": "),
-        )
-        return META_PREFIX + body
+        d: dict[str, Any] = {"model": self.model, "scale": self.scale, "width": self.width, "height": self.height}
+        if self.gray:
+            d["gray"] = True
+        return META_PREFIX + json.dumps(d, sort_keys=True, separators=(", ", ": "))
 
     @classmethod
     def from_text(cls, text: Any) -> ThumbnailInfo | None:
@@ -60,16 +61,26 @@ class ThumbnailInfo:
             return None
         try:
             d = json.loads(text[len(META_PREFIX) :])
-            info = cls(model=str(d["model"]), scale=int(d["scale"]), width=int(d["width"]), height=int(d["height"]))
-        except (ValueError, KeyError, TypeError):
+            gray = d.get("gray", False)
+            if not isinstance(gray, bool):
+                raise TypeError
+            info = cls(
+                model=str(d["model"]), scale=int(d["scale"]), width=int(d["width"]), height=int(d["height"]), gray=gray
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise ValueError(f"corrupt sain metadata: {text[:80]!r}") from None
         if info.scale not in (2, 4, 8) or info.width < 1 or info.height < 1:
             raise ValueError(f"corrupt sain metadata: {text[:80]!r}")
         return info
 
-    def exif(self) -> Image.Exif:
-        """The EXIF block to embed (:func:`sain.codecs.encode`'s ``exif``)."""
+    def exif(self, keep: Mapping[int, Mapping[int, Any]] | None = None) -> Image.Exif:
+        """The EXIF block to embed (:func:`sain.codecs.encode`'s ``exif``): the metadata,
+        and the photo's kept tags ``{IFD: {tag: value}}`` (:func:`sain.imaging.photo.kept_exif`)."""
         exif = Image.Exif()
+        for ifd, tags in (keep or {}).items():
+            target = exif if ifd == 0 else exif.get_ifd(ifd)
+            for tag, value in tags.items():
+                target[tag] = value
         exif[META_TAG] = self.to_text()
         return exif
 

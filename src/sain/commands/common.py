@@ -254,3 +254,45 @@ def skip_existing(
         else:
             todo.append(src)
     return todo
+
+
+def color(text: str) -> tuple[int, int, int]:
+    """argparse type: a colour (``white``, ``#rrggbb``, ``R,G,B``)."""
+    from ..imaging.photo import parse_color
+
+    try:
+        return parse_color(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def frame_index(text: str) -> int:
+    """argparse type: a frame number, from 0."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--frame must be a frame number from 0, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"--frame must be a frame number from 0, got {n}")
+    return n
+
+
+def add_photo(p: argparse.ArgumentParser) -> None:
+    """``--background`` and ``--frame``: how transparent and animated photos are read."""
+    p.add_argument(
+        "--background",
+        type=color,
+        default=(255, 255, 255),
+        metavar="COLOR",
+        help="colour that transparency is composited onto, with a note (default: white)",
+    )
+    p.add_argument(
+        "--frame", type=frame_index, metavar="N", help="the frame of an animated GIF/WebP (required for one)"
+    )
+
+
+def print_notes(command: str, notes: Sequence[str], quiet: bool) -> None:
+    """What was done to an input that its user should know (one line each, on stderr)."""
+    if not quiet:
+        for n in notes:
+            print(f"sain {command}: note: {n}", file=sys.stderr)

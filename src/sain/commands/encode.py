@@ -9,12 +9,14 @@ from ..zoo import DEFAULT_MODEL
 from .common import (
     add_codec,
     add_common,
+    add_photo,
     add_runtime,
     apply_runtime,
     check_format,
     check_output_dir,
     finish,
     make_output_dir,
+    print_notes,
     require_inputs,
     show_progress,
     skip_existing,
@@ -40,11 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="image files or folders of images")
     add_common(p)
     add_codec(p)
+    add_photo(p)
     add_runtime(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..encoding import SUFFIXES, encode_file
+    from ..encoding import SUFFIXES, EncodeResult, encode_file
     from ..zoo import get_model
     from .batch import expand_inputs, plan_outputs, process_files, refuse_aliases
 
@@ -62,13 +65,29 @@ def run(args: argparse.Namespace) -> int:
     todo = skip_existing(args, "encode", inputs, outputs_of)
     make_output_dir(args.output_dir)
     jobs, failures = plan_outputs(todo, args.output_dir, SUFFIXES[args.format], args.force)
+
+    def report(r: EncodeResult) -> None:
+        print_notes("encode", r.notes, False)
+        print(r.summary())
+
     failures += process_files(
         jobs,
         lambda src, dst: encode_file(
-            src, dst, model, args.format, args.quality, args.force, args.tile, args.precision, device, args.max_pixels
+            src,
+            dst,
+            model,
+            args.format,
+            args.quality,
+            args.force,
+            args.tile,
+            args.precision,
+            device,
+            args.max_pixels,
+            args.background,
+            args.frame,
         ),
         progress=show_progress(args),
         desc="encode",
-        report=None if args.quiet else (lambda r: print(r.summary())),
+        report=None if args.quiet else report,
     )
     return finish("encode", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))

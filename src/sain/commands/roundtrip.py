@@ -8,12 +8,14 @@ from pathlib import Path
 from .common import (
     add_codec,
     add_common,
+    add_photo,
     add_runtime,
     apply_runtime,
     check_format,
     check_output_dir,
     finish,
     make_output_dir,
+    print_notes,
     require_inputs,
     show_progress,
     skip_existing,
@@ -38,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="image files or folders of images")
     add_common(p)
     add_codec(p)
+    add_photo(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the latent sample (default: 0)")
     add_runtime(p)
 
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     def report(res: tuple) -> None:
         r, outs = res
+        print_notes("roundtrip", r.notes, False)
         h, w = r.original.shape[-2:]
         print(f"{outs['thumbnail'].parent}/{outs['thumbnail'].stem}: {w}x{h}, x{r.scale}, {r.fmt.upper()}")
         print(r.table())
@@ -94,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             args.precision,
             device,
             args.max_pixels,
+            args.background,
+            args.frame,
         ),
         progress=show_progress(args),
         desc="roundtrip",
