@@ -595,3 +595,98 @@ def test_exif_camera_and_date_kept_gps_dropped(tmp_path, weights, capsys):
     oe = out.getexif()
     assert oe[0x010F] == "Canon" and oe.get_ifd(0x8769)[0x9003] == "2021:06:01 12:34:56"
     assert 0x010E not in oe and 0x0112 not in oe and not oe.get_ifd(0x8825)
+
+
+# -- the corpus: every kind of input above, plus the ones handled before ---------------------------
+
+
+def _corpus(d: Path) -> dict[str, tuple[Path, bool]]:
+    """name -> (file, whether encode must succeed); all generated here, all tiny."""
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    c: dict[str, tuple[Path, bool]] = {}
+
+    def save(name: str, img: Image.Image, ok: bool = True, **kw) -> None:
+        img.save(d / name, **kw)
+        c[name] = (d / name, ok)
+
+    def raw(name: str, data: bytes, ok: bool = False) -> None:
+        (d / name).write_bytes(data)
+        c[name] = (d / name, ok)
+
+    base = Image.fromarray(rgb)
+    save("rgb.png", base)
+    save("odd.png", Image.fromarray(rgb[:7, :5]))
+    save("one.png", Image.fromarray(rgb[:1, :1]), ok=False)  # smaller than the scale
+    save("tall.png", Image.fromarray(rng.integers(0, 256, (300, 2, 3), dtype=np.uint8)))
+    save("upper.PNG", base, format="PNG")
+    save("with space é.png", base)
+    save("gray.png", base.convert("L"))
+    save("gray.jpg", base.convert("L"), quality=90)
+    save("bilevel.png", base.convert("1"))
+    save("palette.png", base.convert("P"))
+    save("cmyk.jpg", base.convert("CMYK"), quality=90)
+    save("progressive.jpg", base, quality=80, progressive=True)
+    save("baseline.jpg", base, quality=80)
+    save("rgba.png", Image.fromarray(np.dstack([rgb, np.full((20, 24), 128, np.uint8)])))
+    save("la.png", base.convert("LA"))
+    save("bmp.bmp", base)
+    save("tiff.tif", base)
+    save("g16.png", Image.fromarray(rgb[..., 0].astype(np.uint16) * 257))
+    save("g16.tif", Image.fromarray(rgb[..., 0].astype(np.uint16) * 257))
+    save("f01.tif", Image.fromarray(rgb[..., 0].astype(np.float32) / 255, mode="F"))
+    save("f255.tif", Image.fromarray(rgb[..., 0].astype(np.float32), mode="F"))
+    save("fbad.tif", Image.fromarray(np.full((20, 24), -5.0, np.float32), mode="F"), ok=False)
+    save("p3.png", base, icc_profile=display_p3_icc())
+    for o in range(1, 9):
+        e = Image.Exif()
+        e[0x0112] = o
+        save(f"orient{o}.jpg", base, exif=e, quality=90)
+    gps = Image.Exif()
+    gps.get_ifd(0x8825)[0x0002] = (1.0, 2.0, 3.0)
+    save("gps.jpg", base, exif=gps)
+    frames = [Image.fromarray(np.full((20, 24, 3), v, np.uint8)) for v in (10, 200)]
+    frames[0].save(d / "anim.gif", save_all=True, append_images=frames[1:], duration=50)
+    c["anim.gif"] = (d / "anim.gif", False)
+    save("still.gif", base.convert("P"))
+    if "webp" in sain.codecs.available_formats():
+        save("lossless.webp", base, lossless=True)
+        frames[0].save(d / "anim.webp", save_all=True, append_images=frames[1:], duration=50)
+        c["anim.webp"] = (d / "anim.webp", False)
+    raw("empty.png", b"")
+    raw("text.jpg", b"hello, not a photo\n")
+    raw("random.png", rng.integers(0, 256, 500, dtype=np.uint8).tobytes())
+    raw("truncated.png", (d / "rgb.png").read_bytes()[:60])
+    raw("truncated.jpg", (d / "baseline.jpg").read_bytes()[:200])
+    huge_png(d / "huge.png", 9000, 9000)
+    c["huge.png"] = (d / "huge.png", False)
+    (d / "folder.png").mkdir()
+    c["folder.png"] = (d / "folder.png", False)
+    c["missing.png"] = (d / "missing.png", False)
+    return c
+
+
+def test_corpus_of_inputs(tmp_path, weights, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    corpus = _corpus(src)
+    assert len(corpus) >= 40
+    before = {p: p.read_bytes() for p, _ in corpus.values() if p.is_file()}
+    for k, (path, ok) in enumerate(corpus.values()):
+        out = tmp_path / f"out{k}"
+        code, stdout, err = run(["encode", path, "-o", out, "--model", weights["box"]], capsys)
+        assert "Traceback" not in err and "Warning" not in err, (path.name, err)
+        assert all(line.startswith("sain encode: ") for line in err.strip().splitlines()), (path.name, err)
+        left = files(out)
+        if ok:
+            assert code == 0, (path.name, err)
+            assert left == [f"{path.stem}.jpg"], (path.name, left)
+            restored = tmp_path / f"restored{k}"
+            code, _, err = run(["decode", out / left[0], "-o", restored, "--model", weights["box"]], capsys)
+            assert code == 0 and files(restored) == [f"{path.stem}.png"], (path.name, err)
+        else:
+            assert code in (1, 2), (path.name, code, err)
+            assert len(err.strip().splitlines()) == 1, (path.name, err)
+            assert path.name in err, (path.name, err)
+            assert left == [], (path.name, left)  # no output, no temporary
+    assert {p: p.read_bytes() for p in before} == before  # no input changed

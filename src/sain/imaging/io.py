@@ -132,9 +132,10 @@ def _detail(err: BaseException, path: Any) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
     if text.startswith("cannot identify image file"):
         return "not an image file (or a format Pillow cannot read)"
-    for rep in ("file " + repr(path), repr(path), str(path)):
-        text = text.replace(rep, "").replace("  ", " ")
-    return text.replace(" file ''", "").replace(" ''", "").strip() or type(err).__name__
+    for rep in ("file " + repr(path), repr(path)):  # an in-memory file's "<_io.BytesIO object at 0x...>"
+        if rep.startswith(("<", "file <")):
+            text = text.replace(rep, "").replace("  ", " ")
+    return text.strip() or type(err).__name__
 
 
 def check_pixels(width: int, height: int, max_pixels: int | None, name: str) -> None:
@@ -158,9 +159,11 @@ def open_image(path: PathLike | io.BytesIO, max_pixels: int | None = None) -> It
     try:
         if isinstance(path, io.BytesIO):
             empty = path.getbuffer().nbytes == 0
-        else:
+        elif isinstance(path, str | os.PathLike):
             empty = Path(path).is_file() and Path(path).stat().st_size == 0
-    except OSError:
+        else:
+            empty = False
+    except (OSError, TypeError, ValueError):
         empty = False
     if empty:
         raise ImageReadError(f"cannot read image '{name}': empty file")
