@@ -6,7 +6,10 @@ mechanism for all three formats::
 
     sain:v1 {"height": 512, "model": "sain-x2-jpeg", "scale": 2, "width": 768}
 
-``sain:v1`` is the format version of this metadata (see CHANGELOG.md).
+``sain:v1`` is the format version of this metadata (see CHANGELOG.md); a grayscale photo
+adds ``"gray": true``. The same EXIF block may hold the photo's kept camera and date
+tags (:data:`sain.imaging.photo.KEPT_EXIF`). The ``model`` is untrusted input: the
+decoder honours a zoo name only, never a path.
 """
 
 from __future__ import annotations
