@@ -690,3 +690,15 @@ def test_corpus_of_inputs(tmp_path, weights, capsys):
             assert path.name in err, (path.name, err)
             assert left == [], (path.name, left)  # no output, no temporary
     assert {p: p.read_bytes() for p in before} == before  # no input changed
+
+
+def test_our_pixel_limit_replaces_pillows(tmp_path, monkeypatch):
+    src = photo(tmp_path / "p.png", 30, 20)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow would call 600 pixels a bomb
+    assert sain.imaging.read_image(src, max_pixels=10_000).shape == (3, 20, 30)
+    with pytest.raises(sain.imaging.ImageReadError, match="30x20 is 0.0 megapixels") as e:
+        sain.imaging.read_image(src, max_pixels=599)
+    assert "\n" not in str(e.value)
+    with pytest.raises(sain.imaging.ImageReadError, match="p.png") as e:
+        sain.imaging.read_image(src)  # no limit of ours: Pillow's, as one line
+    assert "\n" not in str(e.value) and Image.MAX_IMAGE_PIXELS == 100

@@ -151,9 +151,10 @@ def check_pixels(width: int, height: int, max_pixels: int | None, name: str) -> 
 def open_image(path: PathLike | io.BytesIO, max_pixels: int | None = None) -> Iterator[Image.Image]:
     """Open an image file (not decoded yet), its size checked against ``max_pixels`` from the header.
 
-    Pillow's ``DecompressionBombWarning`` is never shown; its ``DecompressionBombError``
-    (above twice ``PIL.Image.MAX_IMAGE_PIXELS``) and every other failure become an
-    :class:`ImageReadError` naming the file. An empty file says so.
+    With ``max_pixels``, that limit replaces Pillow's decompression-bomb check; without,
+    Pillow's ``DecompressionBombError`` (above twice ``PIL.Image.MAX_IMAGE_PIXELS``) and
+    every other failure become an :class:`ImageReadError` naming the file, and Pillow's
+    ``DecompressionBombWarning`` is never shown. An empty file says so.
     """
     name = _name(path)
     try:
@@ -172,8 +173,8 @@ def open_image(path: PathLike | io.BytesIO, max_pixels: int | None = None) -> It
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with _PILLOW_LIMIT:
                 saved = Image.MAX_IMAGE_PIXELS
-                if max_pixels is not None and saved is not None and max_pixels > saved:
-                    Image.MAX_IMAGE_PIXELS = max_pixels  # our limit is checked below instead
+                if max_pixels is not None:
+                    Image.MAX_IMAGE_PIXELS = None  # our limit, checked below with the size, replaces Pillow's
                 try:
                     img = Image.open(path)
                 finally:
