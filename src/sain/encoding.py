@@ -31,7 +31,7 @@ from torch import Tensor
 
 from .codecs import CODECS, check_quality, encode
 from .codecs import check_format as codecs_check_format
-from .fileio import write_bytes_atomic
+from .fileio import check_target, into_folder, same_file, write_bytes_atomic  # noqa: F401 - re-exported
 from .imaging import DEFAULT_MAX_PIXELS, ImageReadError, check_pixels, read_image, to_uint8, write_image
 from .imaging.photo import exif_block, kept_exif, read_photo
 from .models import RescalingModel
@@ -113,39 +113,6 @@ def encode_lr(
 def is_gray(x: Tensor) -> bool:
     """Whether an RGB image (..., 3, H, W) has three equal channels."""
     return bool(torch.equal(x[..., 0, :, :], x[..., 1, :, :]) and torch.equal(x[..., 1, :, :], x[..., 2, :, :]))
-
-
-def _into_folder(dst: PathLike, src: Path, suffix: str) -> Path:
-    """``dst`` itself, or ``dst/<src stem>.<suffix>`` when ``dst`` is a folder: an existing
-    one, or a path written with a trailing slash (created)."""
-    text = os.fspath(dst)
-    d = Path(dst)
-    if d.is_dir() or text.endswith(("/", os.sep)):
-        d.mkdir(parents=True, exist_ok=True)
-        return d / f"{src.stem}.{suffix}"
-    return d
-
-
-def same_file(a: PathLike, b: PathLike) -> bool:
-    """Whether two paths name the same file (after symlinks; hard links via ``samefile``)."""
-    try:
-        pa, pb = Path(a), Path(b)
-        if pa.resolve() == pb.resolve():
-            return True
-        return pa.exists() and pb.exists() and os.path.samefile(pa, pb)
-    except (OSError, RuntimeError):
-        return False
-
-
-def check_target(dst: Path, force: bool, src: PathLike | None = None) -> None:
-    """ValueError when ``dst`` is the input ``src`` (even with ``force``); FileExistsError
-    when ``dst`` exists and not ``force``; IsADirectoryError for a folder."""
-    if src is not None and same_file(src, dst):
-        raise ValueError(f"output {dst} is the input {src} itself; refusing to overwrite it (choose another folder)")
-    if dst.exists() and not force:
-        raise FileExistsError(f"{dst} exists (use --force to overwrite)")
-    if dst.exists() and dst.is_dir():
-        raise IsADirectoryError(f"{dst} is a directory")
 
 
 # -- encode -------------------------------------------------------------------------------
@@ -258,7 +225,7 @@ def encode_file(
     if fmt is None and (Path(dst).is_dir() or os.fspath(dst).endswith(("/", os.sep))):
         fmt = "jpeg"
     fmt = check_format(fmt if fmt is not None else Path(dst).suffix.lstrip(".") or "jpeg")
-    dst = _into_folder(dst, src, SUFFIXES[fmt])
+    dst = into_folder(dst, src, SUFFIXES[fmt])
     check_target(dst, force, src)
     t0 = time.perf_counter()
     ph = read_photo(src, max_pixels, background, frame)
@@ -437,7 +404,7 @@ def decode_file(
     the header and the metadata before any model work (``None``: no limit but Pillow's).
     """
     src = Path(src)
-    dst = _into_folder(dst, src, "png")
+    dst = into_folder(dst, src, "png")
     check_target(dst, force, src)
     t0 = time.perf_counter()
     data, name = read_bytes(src)

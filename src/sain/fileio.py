@@ -1,4 +1,5 @@
-"""Atomic file writes: a result appears complete under its name, or not at all."""
+"""Atomic file writes (a result appears complete under its name, or not at all) and the
+checks on an output path before any work (exists, is the input, is a folder)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,36 @@ def atomic_paths(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
         for tmp in tmps:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+def into_folder(dst: str | os.PathLike, src: Path, suffix: str) -> Path:
+    """``dst`` itself, or ``dst/<src stem>.<suffix>`` when ``dst`` is a folder: an existing
+    one, or a path written with a trailing slash (created)."""
+    text = os.fspath(dst)
+    d = Path(dst)
+    if d.is_dir() or text.endswith(("/", os.sep)):
+        d.mkdir(parents=True, exist_ok=True)
+        return d / f"{src.stem}.{suffix}"
+    return d
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name the same file (after symlinks; hard links via ``samefile``)."""
+    try:
+        pa, pb = Path(a), Path(b)
+        if pa.resolve() == pb.resolve():
+            return True
+        return pa.exists() and pb.exists() and os.path.samefile(pa, pb)
+    except (OSError, RuntimeError):
+        return False
+
+
+def check_target(dst: Path, force: bool, src: str | os.PathLike | None = None) -> None:
+    """ValueError when ``dst`` is the input ``src`` (even with ``force``); FileExistsError
+    when ``dst`` exists and not ``force``; IsADirectoryError for a folder."""
+    if src is not None and same_file(src, dst):
+        raise ValueError(f"output {dst} is the input {src} itself; refusing to overwrite it (choose another folder)")
+    if dst.exists() and not force:
+        raise FileExistsError(f"{dst} exists (use --force to overwrite)")
+    if dst.exists() and dst.is_dir():
+        raise IsADirectoryError(f"{dst} is a directory")

@@ -110,7 +110,7 @@ def markdown_report(records: list[dict]) -> str:
     if records:
         r0 = records[0]
         lines += [
-            f"Protocol (SAIN_SPEC section 5): x{r0['scale']}, {r0['format'].upper()} "
+            f"Protocol (the SAIN paper's): x{r0['scale']}, {r0['format'].upper()} "
             f"(Pillow defaults), HR cropped to a multiple of {r0['modcrop']}, "
             f"{r0['scale']} border pixels ignored, latent seed {r0['seed']}. "
             "Cells are PSNR (dB) / SSIM averaged over the images; Y = BT.601 luma. "

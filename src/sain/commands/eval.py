@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .common import add_runtime, apply_runtime
 
-DESCRIPTION = """Evaluate rescaling models the way the paper does (SAIN_SPEC section 5).
+DESCRIPTION = """Evaluate rescaling models the way the SAIN paper does (Yang et al., AAAI 2023).
 
 Each HR image is cropped to a multiple of --modcrop, downscaled by the model, rounded to
 8 bits, compressed with the real codec at every --quality, decoded and upscaled (one

@@ -35,6 +35,17 @@ def eval_summary(ev: object, limit: int = 3) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in flat[:limit]) or "-"
 
 
+def gains(ev: object) -> str:
+    """Every test set of the "eval" metadata, e.g. ``Set5 +2.70, Set14 +1.98`` (dB)."""
+    if not isinstance(ev, dict) or not ev:
+        return "-"
+    parts = []
+    for k, v in sorted(ev.items()):
+        if isinstance(v, int | float) and not isinstance(v, bool) and "vs bicubic" in k:
+            parts.append(f"{k.split()[0]} {v:+.2f}")
+    return ", ".join(parts) or eval_summary(ev)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..zoo import DEFAULT_MODEL, list_models, model_info
 
@@ -58,14 +69,14 @@ def run(args: argparse.Namespace) -> int:
         for r in rows:
             print(json.dumps(r, sort_keys=True))
         return 0
-    head = f"{'name':<16}{'scale':>6}  {'codec':<6}{'size':>9}  {'bundled':<8} quality"
+    bundled = [r for r in rows if r["bundled"]]
+    head = f"{'name':<16}{'scale':>6}  {'codec':<6}{'size':>9}  mean Y-PSNR gain over bicubic (dB, same JPEG quality)"
     print(head)
-    for r in rows:
-        size = f"{r['size_mb']:.1f} MB" if r["size_mb"] is not None else "-"
+    for r in bundled:
         name = r["name"] + (" *" if r["default"] else "")
-        print(
-            f"{name:<16}{'x' + str(r['scale']):>6}  {r['codec']:<6}{size:>9}  "
-            f"{'yes' if r['bundled'] else 'no':<8} {eval_summary(r['eval'])}"
-        )
+        print(f"{name:<16}{'x' + str(r['scale']):>6}  {r['codec']:<6}{r['size_mb']:>6.1f} MB  {gains(r['eval'])}")
+    missing = [r["name"] for r in rows if not r["bundled"]]
     print("\n* default model. Any weight file or reference checkpoint also works: --model PATH.")
+    if missing:
+        print(f"Known but not bundled in this version (still training): {', '.join(missing)}.")
     return 0

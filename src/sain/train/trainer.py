@@ -31,44 +31,21 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from ..checkpoint import save_weights
-from ..fileio import atomic_path
-from ..metrics import psnr
 from ..models import RescalingModel, build_model, get_arch
-from ..pipeline import roundtrip
 from ..precision import cpu_has_bf16, resolve_amp  # noqa: F401 - cpu_has_bf16 re-exported
-from .config import TrainConfig, save_config, to_toml
+from .config import TrainConfig, save_config
 from .data import PatchDataset, StepSampler, find_images, load_val_images, split_holdout
 from .objective import Objective, objective_of
 from .runlog import RunLog
+from .state import apply_schedule as _apply_schedule
+from .state import atomic_torch_save, load_state, validate
+from .state import ignore_stop_signals as _ignore_stop_signals
 
 log = logging.getLogger("sain.train")
 
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Raised after a checkpoint was written on Ctrl-C / SIGTERM."""
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def config_to_toml(cfg: TrainConfig) -> str:
-    """Deprecated alias of :func:`sain.train.config.to_toml`."""
-    return to_toml(cfg)
-
-
-@torch.no_grad()
-def validate(model: RescalingModel, images: list[torch.Tensor], fmt: str, quality: int) -> float:
-    """Mean PSNR-Y (border = scale) of the full pipeline at one codec quality (seed 0)."""
-    was_training = model.training
-    model.eval()
-    vals = []
-    for img in images:
-        rt = roundtrip(model, img[None], fmt, quality, seed=0)
-        vals.append(psnr(rt.restored[0], img, crop_border=model.scale, y_channel=True))
-    model.train(was_training)
-    return sum(vals) / max(len(vals), 1)
 
 
 class Trainer:
@@ -220,16 +197,7 @@ class Trainer:
                     raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
                 state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
                 source = ckpt_path
-            self.model.load_state_dict(state["model"])
-            self.opt.load_state_dict(state["optimizer"])
-            self.sched.load_state_dict(state["scheduler"])
-            if self.scaler is not None and state.get("scaler"):
-                self.scaler.load_state_dict(state["scaler"])
-            torch.set_rng_state(state["torch_rng"])
-            if state.get("cuda_rng") is not None and device.type == "cuda":
-                torch.cuda.set_rng_state(state["cuda_rng"])
-            step, best = int(state["step"]), float(state["best_psnr"])
-            self.wall_time = float(state.get("wall_time", 0.0))
+            step, best, self.wall_time = load_state(state, self.model, self.opt, self.sched, self.scaler, device)
             _apply_schedule(self.opt, self.sched, self.cfg, step)
             if self.main:
                 log.info("resumed from %s at step %d (lr %.3g)", source, step, self.opt.param_groups[0]["lr"])
@@ -407,39 +375,6 @@ class Trainer:
         if self.world > 1:
             dist.barrier()
         return final
-
-
-def _ignore_stop_signals(worker_id: int) -> None:
-    """Data workers leave Ctrl-C / SIGTERM to the main process, which checkpoints first.
-
-    A terminal's Ctrl-C reaches the whole process group; without this the workers would
-    die first and take the run down before it could write its checkpoint.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def _apply_schedule(
-    opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.MultiStepLR, cfg: TrainConfig, step: int
-) -> None:
-    """Make the configuration's learning-rate schedule authoritative after a resume.
-
-    The optimiser and scheduler states carry the learning rate and milestones of the run
-    that wrote them; a resumed run follows the current config instead (so a schedule can
-    be changed on resume). With an unchanged config this changes nothing.
-    """
-    from collections import Counter
-
-    sched.milestones = Counter(cfg.optim.milestones)
-    sched.gamma = cfg.optim.gamma
-    sched.base_lrs = [cfg.optim.lr for _ in opt.param_groups]
-    passed = sum(1 for m in cfg.optim.milestones if m <= step)
-    for g in opt.param_groups:
-        g["initial_lr"] = cfg.optim.lr
-        g["lr"] = cfg.optim.lr * cfg.optim.gamma**passed
-        g["weight_decay"] = cfg.optim.weight_decay
-        g["betas"] = (cfg.optim.beta1, cfg.optim.beta2)
-    sched._last_lr = [g["lr"] for g in opt.param_groups]
 
 
 def train(
