@@ -75,3 +75,38 @@ def test_cli_recompress(images, tmp_path, capsys):
         == 0
     )
     assert (tmp_path / "r" / "results.json").read_text().count('"recompress": 40') >= 1
+
+
+def test_decode_reads_the_quality_from_the_jpeg_for_a_quality_aware_model(tmp_path, monkeypatch):
+    """decode: a quality-aware model restores at the quality read from the thumbnail's tables,
+    or at --quality-hint; a plain model is never given one."""
+    import sain
+    from sain.encoding import decode_image, encode_file, received_quality
+
+    torch.manual_seed(0)
+    model = SAINQF(2, e_blocks=1, v_blocks=1).eval()
+    weights = sain.save_weights(model, tmp_path / "qf.safetensors")
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 40, 3), dtype=np.uint8)).save(photo)
+    thumb = encode_file(photo, tmp_path / "p.jpg", str(weights), quality=63).dst
+    assert received_quality(thumb.read_bytes()) == 63 and received_quality(b"RIFF....WEBP") is None
+    seen = []
+    real = SAINQF.upscale
+    monkeypatch.setattr(
+        SAINQF,
+        "upscale",
+        lambda self, lr, generator=None, quality=None, **kw: (
+            seen.append(quality),
+            real(self, lr, generator, quality=quality, **kw),
+        )[1],
+    )
+    decode_image(thumb, str(weights))
+    decode_image(thumb, str(weights), quality_hint=90)
+    assert seen == [63, 90]
+    assert (
+        cli.main(
+            ["decode", str(thumb), "-o", str(tmp_path / "o"), "--model", str(weights), "-q", "--quality-hint", "41"]
+        )
+        == 0
+    )
+    assert seen[-1] == 41

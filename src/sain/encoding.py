@@ -288,6 +288,7 @@ def _decode(
     precision: str = "auto",
     device: str | None = None,
     max_pixels: int | None = None,
+    quality_hint: int | None = None,
 ) -> tuple[Tensor, RescalingModel, tuple[int, int]]:
     info = info_from_bytes(data, name)
     m = _resolve_decoder(info, model, scale, name)
@@ -313,7 +314,8 @@ def _decode(
     except ImageReadError as e:
         msg = str(e).replace("cannot read image", "cannot restore", 1).replace(" is ", " would be ", 1)
         raise ImageReadError(msg) from None
-    hr = ModelMethod(m, tile, precision, device).upscale(lr[None], seed)[0, :, :H, :W]
+    quality = received_quality(data, quality_hint) if m.quality_aware else None
+    hr = ModelMethod(m, tile, precision, device).upscale(lr[None], seed, quality=quality)[0, :, :H, :W]
     if info is not None and info.gray:  # grayscale in, grayscale out: the channels' mean, 8 bits
         hr = torch.round(hr.clamp(0, 1).mean(dim=0, keepdim=True) * 255).div(255).expand(3, -1, -1)
     return hr, m, (int(w), int(h))
@@ -333,6 +335,20 @@ def _thumbnail_exif(data: bytes) -> dict[int, dict[int, Any]]:
         return {}
 
 
+def received_quality(data: bytes, hint: int | None = None) -> int | None:
+    """The codec quality a quality-aware model restores at: ``hint`` if given, else the
+    libjpeg quality read from a JPEG's quantisation tables (exact for libjpeg's standard
+    tables, the nearest otherwise), else ``None`` (the model's default)."""
+    if hint is not None:
+        return check_quality(hint)
+    from .codecs.jpeg_quality import estimate_jpeg_quality
+
+    try:
+        return estimate_jpeg_quality(data).quality
+    except ValueError:  # not a JPEG (WebP, AVIF): no tables to read
+        return None
+
+
 def decode_image(
     data_or_path: bytes | PathLike,
     model: str | PathLike | RescalingModel | None = None,
@@ -342,6 +358,7 @@ def decode_image(
     tile: Tile = "auto",
     precision: str = "auto",
     device: str | None = None,
+    quality_hint: int | None = None,
 ) -> Tensor:
     """Restore the full-resolution photo from a thumbnail.
 
@@ -356,12 +373,14 @@ def decode_image(
         size: ``(width, height)`` or ``"WxH"`` of the original; default from the
             metadata, else the LR size times the scale.
         tile, precision, device: as :func:`encode_image`.
+        quality_hint: the codec quality for a quality-aware model (default: read from the
+            file, :func:`received_quality`).
 
     Returns:
         (3, H, W) RGB float in [0, 1], rounded to 8 bits.
     """
     data, name = read_bytes(data_or_path)
-    return _decode(data, name, model, seed, scale, size, tile, precision, device)[0]
+    return _decode(data, name, model, seed, scale, size, tile, precision, device, quality_hint=quality_hint)[0]
 
 
 @dataclass
@@ -394,6 +413,7 @@ def decode_file(
     precision: str = "auto",
     device: str | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    quality_hint: int | None = None,
 ) -> DecodeResult:
     """Restore a thumbnail file into a PNG (written atomically); arguments as :func:`decode_image`.
 
@@ -408,7 +428,7 @@ def decode_file(
     check_target(dst, force, src)
     t0 = time.perf_counter()
     data, name = read_bytes(src)
-    hr, m, lr_size = _decode(data, name, model, seed, scale, size, tile, precision, device, max_pixels)
+    hr, m, lr_size = _decode(data, name, model, seed, scale, size, tile, precision, device, max_pixels, quality_hint)
     u8 = to_uint8(hr)
     gray = bool((u8[..., 0] == u8[..., 1]).all() and (u8[..., 1] == u8[..., 2]).all()) and _recorded_gray(data)
     img = Image.fromarray(np.ascontiguousarray(u8[..., 0]), "L") if gray else Image.fromarray(u8, "RGB")

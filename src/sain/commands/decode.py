@@ -13,6 +13,7 @@ from .common import (
     check_output_dir,
     finish,
     make_output_dir,
+    quality,
     require_inputs,
     show_progress,
     skip_existing,
@@ -49,6 +50,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the latent sample (default: 0)")
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="expected scale (checked against the model)")
     p.add_argument("--size", type=size, metavar="WxH", help="original size, for thumbnails without metadata")
+    p.add_argument(
+        "--quality-hint",
+        type=quality,
+        metavar="Q",
+        help="codec quality for a quality-aware model (default: read from the JPEG's quantisation tables)",
+    )
     add_runtime(p)
 
 
@@ -89,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             args.precision,
             device,
             args.max_pixels,
+            args.quality_hint,
         ),
         progress=show_progress(args),
         desc="decode",
