@@ -1,4 +1,4 @@
-"""The paper's evaluation protocol (SAIN_SPEC section 5) for any models and image folders.
+"""The paper's evaluation protocol (Yang et al., AAAI 2023) for any models and image folders.
 
 For every image of every dataset, every model and every codec quality::
 
@@ -231,7 +231,7 @@ def evaluate(
     precision: str = "fp32",
     recompress: int | None = None,
 ) -> EvalResult:
-    """Run the evaluation protocol of SAIN_SPEC section 5.
+    """Run the SAIN paper's evaluation protocol.
 
     Images are processed one at a time (benchmarks mix sizes), each HR read as RGB
     (grayscale is replicated) and cropped to a multiple of ``modcrop`` at the top-left.

@@ -1,4 +1,4 @@
-"""Differentiable JPEG surrogate (the codec ``D`` of SAIN_SPEC section 4).
+"""Differentiable JPEG surrogate (the codec ``D`` of the SAIN training loss).
 
 A baseline JPEG encode/decode written with differentiable tensor operations, the
 only non-differentiable step (rounding the quantised DCT coefficients) replaced by

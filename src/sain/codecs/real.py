@@ -1,7 +1,7 @@
 """Real image codecs (JPEG, WebP, AVIF, PNG) through Pillow, on batched tensors.
 
 This is the codec ``R`` of the SAIN training loss and of the evaluation protocol
-(SAIN_SPEC sections 4 and 5): the LR image is rounded to 8 bits, encoded with
+(Yang et al., AAAI 2023): the LR image is rounded to 8 bits, encoded with
 Pillow's default settings at the requested quality, decoded, and brought back as
 a float tensor. There is no gradient through it::
 

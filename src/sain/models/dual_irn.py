@@ -66,8 +66,8 @@ class DualIRN(RescalingModel):
 
     @classmethod
     def infer_config(cls, sd: Mapping[str, Tensor]) -> dict[str, Any] | None:
-        """``None``: no reference checkpoint layout of Dual-IRN exists (SAIN_SPEC 6b gives
-        SAIN's and IRN's only); the project's weight files carry their configuration."""
+        """``None``: no reference checkpoint layout of Dual-IRN is published (only SAIN's
+        and IRN's are); the project's weight files carry their configuration."""
         return None
 
     def receptive_radius(self, direction: str) -> int:

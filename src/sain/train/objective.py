@@ -1,4 +1,4 @@
-"""The training objectives of SAIN and of the IRN baseline (SAIN_SPEC section 4).
+"""The training objectives of SAIN and of the IRN baseline (Yang et al., AAAI 2023; Xiao et al., ECCV 2020).
 
 SAIN, for a batch of HR patches ``x`` with ``LR_ref`` = bicubic(x)::
 

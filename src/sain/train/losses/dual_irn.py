@@ -1,5 +1,5 @@
-"""The training objective of the Dual-IRN baseline (SAIN_SPEC section 3, "Dual-IRN as the
-project builds it"): IRN's recipe on each of the two IRNs, U-IRN's LR fit aimed at the
+"""The training objective of the Dual-IRN baseline (the paper's asymmetric
+baseline, as the project builds it): IRN's recipe on each of the two IRNs, U-IRN's LR fit aimed at the
 compressed LR, and U-IRN's restoration fed through the differentiable JPEG so that its
 gradients reach D-IRN's LR.
 
@@ -22,9 +22,9 @@ gradient), both at the configured quality::
     loss = lambda_rec * rec + lambda_fit * (fit + (comp + sim) / 2)
            + lambda_latent * (latent_d + latent_u)
 
-Weights: IRN's recipe on each branch (SAIN_SPEC section 4, "IRN baseline recipe":
+Weights: IRN's recipe on each branch (Xiao et al., ECCV 2020:
 ``4 * L2(LR, LR_ref) + 1 * sum(z^2)/N + 1 * L1(...)``; x4: 16), with SAIN's weights for
-rec (1) and the fits (``lambda_fit``, 4 at x2) as section 3 says to start from; U-IRN's one
+rec (1) and the fits (``lambda_fit``, 4 at x2) as a starting point; U-IRN's one
 LR fit is split evenly over its two compressed targets. L2 / L1 as in
 :mod:`sain.train.objective`. The networks run under the configured autocast; the losses
 and codecs in float32. The real codec runs in a worker thread while U-IRN's passes are
