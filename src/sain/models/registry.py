@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["ArchitectureError", "build_model", "get_arch", "infer_arch", "list_archs", "register"]
 
 _ARCHS: dict[str, type[RescalingModel]] = {}
-_discovered = False
 
 M = TypeVar("M", bound="type[RescalingModel]")
 
@@ -61,20 +60,23 @@ def unregister(name: str) -> None:
     _ARCHS.pop(name, None)
 
 
-def _discover() -> None:
-    """Import every module of the ``sain.models`` package once, so that a new architecture
-    module registers itself without being imported anywhere by hand."""
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
+def import_submodules(package: Any) -> None:
+    """Import every module of ``package`` once (so the plug-ins in it register themselves)."""
     import importlib
     import pkgutil
 
+    if getattr(package, "_sain_discovered", False):
+        return
+    package._sain_discovered = True
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+
+
+def _discover() -> None:
+    """Every module of ``sain.models``: a new architecture module registers itself."""
     from .. import models
 
-    for info in pkgutil.iter_modules(models.__path__):
-        importlib.import_module(f"{models.__name__}.{info.name}")
+    import_submodules(models)
 
 
 def list_archs() -> list[str]:

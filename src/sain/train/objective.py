@@ -76,23 +76,13 @@ def register_objective(name: str, codec_targets: bool = False, codec_worker: boo
     return deco
 
 
-_discovered = False
-
-
 def _discover() -> None:
-    """Import every module of ``sain.train.losses`` once: a new architecture's loss lives in
-    a module of its own there and registers itself."""
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    import importlib
-    import pkgutil
-
+    """Every module of ``sain.train.losses``: a new architecture's loss lives in a module of
+    its own there and registers itself."""
+    from ..models.registry import import_submodules
     from . import losses
 
-    for info in pkgutil.iter_modules(losses.__path__):
-        importlib.import_module(f"{losses.__name__}.{info.name}")
+    import_submodules(losses)
 
 
 def list_objectives() -> list[str]:
