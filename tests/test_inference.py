@@ -42,6 +42,39 @@ def test_inference_dense_block_equals_the_autograd_forms_and_follows_weight_chan
         assert torch.allclose(block(x), block.forward_concat(x), atol=1e-12)
 
 
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN (torch's CPU builds have it)")
+@pytest.mark.parametrize("shape", [(2, 9, 7, 6), (1, 3, 1, 1), (1, 9, 33, 17)])
+def test_pointwise_dense_block_equals_the_reference_form(shape):
+    from sain.models.subnet import pointwise_available
+
+    c_in = shape[1]
+    block = _randomize(DenseBlock(c_in, 12 - c_in), 4)
+    x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
+    assert pointwise_available(x, torch.float32) and pointwise_available(x, torch.bfloat16)
+    assert not pointwise_available(x.double(), torch.float64)  # float64 keeps the stacked form
+    with torch.no_grad():
+        ref = block.forward_concat(x)
+        out = block(x)  # no grad, fp32, CPU -> the pointwise form
+        assert block.__dict__["_inference_cache"][0][0] == "pointwise"
+        assert torch.allclose(out, ref, atol=2e-4, rtol=1e-4)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        nchw = block(x.contiguous())  # the caller's layout is kept
+        assert nchw.is_contiguous() and torch.allclose(nchw, ref, atol=2e-4, rtol=1e-4)
+        block.conv2.weight.mul_(2)  # in place: the prepared parts must follow
+        assert torch.allclose(block(x), block.forward_concat(x), atol=2e-4, rtol=1e-4)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = block(x)
+        assert low.dtype == torch.bfloat16
+        ref = block.forward_concat(x)
+        assert (low.float() - ref).abs().max() < 0.03 * ref.abs().max() + 1e-3
+        DenseBlock.pointwise = False
+        try:
+            assert torch.allclose(block(x), ref, atol=2e-4, rtol=1e-4)
+            assert block.__dict__["_inference_cache"][0][0] == "stacked"
+        finally:
+            DenseBlock.pointwise = True
+
+
 def test_cat_channels_keeps_channels_last():
     a = torch.rand(1, 3, 5, 4).contiguous(memory_format=torch.channels_last)
     b = torch.rand(1, 9, 5, 4)

@@ -25,6 +25,16 @@ gradients, out-of-place additions). Same parameters, same function, same gradien
 float rounding; tests/test_models.py checks both in float64). Under autocast the block
 computes in the autocast dtype, as ``nn.Conv2d`` would. :meth:`DenseBlock.forward_concat`
 is the straightforward reference form.
+
+Inference on a CPU (:meth:`DenseBlock.forward_inference`) goes one step further where
+oneDNN's fused convolutions are available (``torch.ops.mkldnn._convolution_pointwise``):
+each layer ``k`` has an accumulator of its own (dense, channels-last), every part
+``W_kj`` of its weight (the columns that read ``f_j``) is convolved with ``f_j`` and
+*summed into the accumulator by the convolution itself* (oneDNN's sum post-op), and the
+first layer's LeakyReLU is fused into its convolution; the other LeakyReLUs run in place
+on the finished accumulators. 15 convolutions instead of 5 stacked ones, but no separate
+addition passes: measured 1.4x (fp32) and 1.6-1.7x (bf16) faster per block than the
+stacked form on an AVX512-bf16 CPU (``benchmarks/bench_inference.py``).
 """
 
 from __future__ import annotations
@@ -85,6 +95,55 @@ def _fused_forward(
             del f
         out = acc[:, 4 * growth :].contiguous(memory_format=fmt)
     return xs, feats, out
+
+
+_MKLDNN = getattr(torch.ops, "mkldnn", None)
+_PW_DTYPES = (torch.float32, torch.bfloat16)
+
+
+def pointwise_available(x: Tensor, dtype: torch.dtype) -> bool:
+    """Whether :func:`_pointwise_forward` applies: a CPU tensor, fp32/bf16, oneDNN present."""
+    return (
+        x.device.type == "cpu"
+        and dtype in _PW_DTYPES
+        and x.dim() == 4
+        and torch.backends.mkldnn.is_available()
+        and _MKLDNN is not None
+        and hasattr(_MKLDNN, "_convolution_pointwise_")
+    )
+
+
+def split_weights(weights, biases, c_in: int, growth: int, dtype: torch.dtype) -> tuple[dict, list[Tensor]]:
+    """``{(k, j): W_kj}``: the columns of layer ``k``'s weight that read feature ``j``
+    (``f_0 = x``), each dense and channels-last, in ``dtype``; and the biases."""
+    parts = {}
+    for k, w in enumerate(weights):
+        for j in range(k + 1):
+            lo = 0 if j == 0 else c_in + (j - 1) * growth
+            hi = c_in if j == 0 else lo + growth
+            parts[k, j] = w[:, lo:hi].to(dtype).contiguous(memory_format=torch.channels_last)
+    return parts, [b.to(dtype) for b in biases]
+
+
+_P1 = [1, 1]
+
+
+def _pointwise_forward(x: Tensor, parts: dict, biases: list[Tensor], dtype: torch.dtype) -> Tensor:
+    """The dense block by oneDNN convolutions that sum into per-layer accumulators
+    (see the module docstring); ``x`` on the CPU, fp32 or bf16."""
+    assert _MKLDNN is not None
+    conv, conv_into = _MKLDNN._convolution_pointwise, _MKLDNN._convolution_pointwise_.binary
+    with torch.autocast("cpu", enabled=False):
+        xs = x.to(dtype).contiguous(memory_format=torch.channels_last)
+        # f_1 = lrelu(conv1(x)), the activation fused; the other layers start from their x part
+        f = conv(xs, parts[0, 0], biases[0], _P1, _P1, _P1, 1, "leaky_relu", [SLOPE], "")
+        acc = [f] + [conv(xs, parts[k, 0], biases[k], _P1, _P1, _P1, 1, "none", [], "") for k in range(1, 5)]
+        for j in range(1, 5):  # f_j is ready: add its contribution to every later layer
+            for k in range(j, 5):
+                conv_into(acc[k], f, parts[k, j], None, _P1, _P1, _P1, 1, "add", 1.0, None, [], None)
+            if j < 4:
+                f = torch._C._nn.leaky_relu_(acc[j], SLOPE)  # layer j+1 is complete
+        return acc[4]
 
 
 class _FusedDenseBlock(torch.autograd.Function):
@@ -193,27 +252,35 @@ class DenseBlock(nn.Module):
     def _convs(self) -> tuple[nn.Conv2d, ...]:
         return (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)
 
-    def inference_weights(self, dtype: torch.dtype, device: torch.device) -> tuple[list[Tensor], Tensor]:
-        """The stacked weights in ``dtype`` on ``device``, prepared once and kept until a
-        parameter changes (in-place updates bump its version, a new tensor its address)."""
+    def inference_weights(self, dtype: torch.dtype, device: torch.device, form: str = "stacked") -> tuple:
+        """The weights of an inference ``form`` in ``dtype`` on ``device``: ``"stacked"``
+        (:func:`stack_weights`) or ``"pointwise"`` (:func:`split_weights`). Prepared once
+        and kept until a parameter changes (in-place updates bump its version, a new
+        tensor its address)."""
         params: list[Tensor] = [p for c in self._convs() for p in (c.weight, c.bias) if p is not None]
-        key = (dtype, device, tuple((p.data_ptr(), p._version) for p in params))
+        key = (form, dtype, device, tuple((p.data_ptr(), p._version) for p in params))
         cache = self.__dict__.get("_inference_cache")
         if cache is None or cache[0] != key:
+            make = split_weights if form == "pointwise" else stack_weights
             with torch.no_grad():
-                stacks, bias = stack_weights(
-                    [c.weight for c in self._convs()], [c.bias for c in self._convs()], self.c_in, self.growth, dtype
-                )
-                stacks = [w.to(device) for w in stacks]
-            cache = (key, stacks, bias.to(device))
+                ws = [c.weight.to(device) for c in self._convs()]
+                bs = [c.bias.to(device) for c in self._convs()]  # type: ignore[union-attr]
+                cache = (key, *make(ws, bs, self.c_in, self.growth, dtype))
             self.__dict__["_inference_cache"] = cache
         return cache[1], cache[2]
+
+    #: use :func:`_pointwise_forward` for inference where it applies (set False to compare)
+    pointwise: bool = True
 
     @torch.no_grad()
     def forward_inference(self, x: Tensor) -> Tensor:
         """The fused form for inference: no autograd record, no saved features, weights
-        stacked and cast once per precision (:meth:`inference_weights`)."""
+        prepared once per precision (:meth:`inference_weights`); on a CPU with oneDNN the
+        convolutions sum into per-layer accumulators (:func:`_pointwise_forward`)."""
         dtype = _compute_dtype(x)
+        if self.pointwise and pointwise_available(x, dtype):
+            parts, biases = self.inference_weights(dtype, x.device, "pointwise")
+            return _pointwise_forward(x, parts, biases, dtype).to(memory_format=memory_format_of(x))
         stacks, bias = self.inference_weights(dtype, x.device)
         return _fused_forward(x, stacks, bias, self.growth, dtype, keep=False)[2]
 
