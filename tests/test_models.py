@@ -444,6 +444,25 @@ class TestGaussianMixture:
         assert z.shape == (1, 9, 4, 4)
         torch.testing.assert_close(z, torch.full_like(z, -1.5), atol=1e-3, rtol=0)
 
+    def test_fast_sampler_draws_what_the_differentiable_one_draws(self):
+        from sain.models.gmm import pick_components
+
+        gmm = GaussianMixture(5)
+        with torch.no_grad():
+            gmm.gmm_para.copy_(torch.randn(3, 5, generator=torch.Generator().manual_seed(4)))
+        shape = (2, 9, 37, 41)
+        slow = gmm.sample(shape, generator=torch.Generator().manual_seed(7))  # with grad: softmax form
+        assert slow.requires_grad
+        with torch.no_grad():
+            fast = gmm.sample(shape, generator=torch.Generator().manual_seed(7))  # no grad: pick + lookup
+            chunked = gmm.sample_chunked(shape, torch.Generator().manual_seed(7), chunk=16 * 101)
+        torch.testing.assert_close(fast, slow.detach(), atol=1e-6, rtol=0)
+        torch.testing.assert_close(chunked, fast, atol=0, rtol=0)
+        u = torch.rand(50000, 5, generator=torch.Generator().manual_seed(8))
+        logits = gmm.logits.detach()
+        gumbel = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
+        assert torch.equal(pick_components(u.clone(), logits), (logits + gumbel).argmax(1))
+
     def test_dtype(self):
         gmm = GaussianMixture(5)
         z = gmm.sample((2, 3), generator=torch.Generator().manual_seed(0), dtype=DT)

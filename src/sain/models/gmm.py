@@ -14,6 +14,24 @@ import torch
 from torch import Tensor, nn
 
 
+def pick_components(u: Tensor, logits: Tensor) -> Tensor:
+    """The hard Gumbel-softmax choice ``argmax_k(logits_k + g_k)``, ``g = -log(-log u)``
+    (``u``: (n, K) uniforms), without the softmax and with one logarithm per draw:
+    ``-log`` is decreasing, so ``argmax_k(l_k - log e_k) = argmin_k(e_k * exp(-l_k))`` with
+    ``e = -log u`` (both clamped as in :meth:`GaussianMixture.sample`). The same component
+    as the softmax form except for exact ties of float rounding."""
+    e = torch.log(u.clamp_min_(1e-20)).neg_().clamp_min_(1e-20)
+    w = torch.exp(-logits.float())
+    best = e[:, 0] * w[0]
+    idx = torch.zeros(e.shape[0], dtype=torch.long)
+    for k in range(1, e.shape[1]):  # a running minimum over K columns: no reduction over a tiny last dim
+        key = e[:, k] * w[k]
+        better = key < best
+        best = torch.where(better, key, best)
+        idx.masked_fill_(better, k)
+    return idx
+
+
 class GaussianMixture(nn.Module):
     def __init__(self, components: int = 5):
         super().__init__()
@@ -49,10 +67,13 @@ class GaussianMixture(nn.Module):
         p = self.gmm_para
         device = device or p.device
         dtype = dtype or p.dtype
+        gdev = generator.device if generator is not None else torch.device(device)
+        if gdev.type == "cpu" and not (torch.is_grad_enabled() and p.requires_grad):
+            # no gradient wanted: the same draws, by the fast sampler
+            return self.sample_chunked(shape, generator).to(device=device, dtype=dtype)
         numel = 1
         for d in shape:
             numel *= int(d)
-        gdev = generator.device if generator is not None else device
         u = torch.rand(numel, self.components, generator=generator, device=gdev).to(device)
         eps = torch.randn(numel, generator=generator, device=gdev).to(device)
         gumbel = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
@@ -69,9 +90,11 @@ class GaussianMixture(nn.Module):
     ) -> Tensor:
         """:meth:`sample` drawn ``chunk`` elements at a time, float32 on the CPU, no gradient.
 
-        Same random stream and arithmetic as one :meth:`sample` call with the same CPU
-        generator (bit-identical), without its per-element temporaries (about 25 floats per
-        element) for the whole tensor at once. ``chunk`` must be a multiple of 16.
+        Same random stream as one :meth:`sample` call with the same CPU generator, without
+        its per-element temporaries (about 25 floats per element) for the whole tensor at
+        once, and about 10x faster (:func:`pick_components` and a table lookup instead of
+        the softmax and the one-hot products): equal to :meth:`sample` up to float rounding
+        (a component chosen differently only at exact ties). ``chunk`` must be a multiple of 16.
         """
         if chunk < 16 or chunk % 16:
             raise ValueError(f"chunk must be a positive multiple of 16, got {chunk}")
@@ -87,13 +110,9 @@ class GaussianMixture(nn.Module):
         # Same order of draws as sample(): all component uniforms, then all eps.
         for a in range(0, numel, chunk):
             b = min(a + chunk, numel)
-            u = torch.rand(b - a, k, generator=generator)
-            gumbel = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
-            soft = torch.softmax(logits + gumbel, dim=-1)
-            hard = torch.zeros_like(soft).scatter_(1, soft.argmax(-1, keepdim=True), 1.0)
-            onehot = hard - soft + soft
-            out[a:b] = onehot @ means
-            sig[a:b] = onehot @ sigmas
+            idx = pick_components(torch.rand(b - a, k, generator=generator), logits)
+            torch.take(means, idx, out=out[a:b])
+            torch.take(sigmas, idx, out=sig[a:b])
         # torch's CPU normal draws 16 values at a time with a special tail; chunks that are
         # multiples of 16 with the remainder in the last chunk reproduce one large draw, as
         # long as the last chunk has at least 16 values.
