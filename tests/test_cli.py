@@ -17,6 +17,7 @@ from PIL import Image
 import sain
 import sain.codecs.real
 import sain.pipeline
+import sain.zoo
 from sain import api
 from sain.cli import main
 from sain.codecs import available_formats
@@ -75,6 +76,11 @@ def files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
+def file_id(weights: Path) -> str:
+    """How a thumbnail names a model given as a weight file: its hash, never its path."""
+    return "sha256:" + sain.zoo.file_sha256(weights)[:16]
+
+
 # -- encode / decode ----------------------------------------------------------------------
 
 
@@ -88,7 +94,7 @@ def test_encode_decode_restores_exact_size(tmp_path, weights, photos, capsys):
     assert Image.open(tmp_path / "th" / "odd.jpg").size == (19, 25)  # ceil(37/2) x ceil(50/2)
 
     info = api.read_info(tmp_path / "th" / "odd.jpg")
-    assert info == api.ThumbnailInfo(model="tiny", scale=2, width=37, height=50)
+    assert info == api.ThumbnailInfo(model=file_id(weights["tiny"]), scale=2, width=37, height=50)
     text = Image.open(tmp_path / "th" / "gray.jpg").getexif()[0x010E]
     assert text.startswith("sain:v1 {") and json.loads(text[8:])["width"] == 51
 
@@ -110,7 +116,7 @@ def test_formats_carry_metadata(tmp_path, weights, photos, capsys, fmt):
     assert code == 0, err
     thumb = tmp_path / f"odd.{api.SUFFIXES[fmt]}"
     assert Image.open(thumb).format == {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF"}[fmt]
-    assert api.read_info(thumb) == api.ThumbnailInfo("tiny", 2, 37, 50)
+    assert api.read_info(thumb) == api.ThumbnailInfo(file_id(weights["tiny"]), 2, 37, 50)
     assert api.decode_image(thumb, weights["tiny"]).shape == (3, 50, 37)
 
 
@@ -211,7 +217,7 @@ def test_thumbnail_of_another_model_needs_it(tmp_path, weights, photos, capsys):
     run(["encode", photos["odd"], "-o", tmp_path, "--model", weights["tiny"]], capsys)
     for extra in ([], ["--scale", "2"]):  # --scale alone does not replace the recorded model
         code, _, err = run(["decode", tmp_path / "odd.jpg", "-o", tmp_path / "r"] + extra, capsys)
-        assert code == 1 and "'tiny'" in err and "--model" in err
+        assert code == 1 and file_id(weights["tiny"]) in err and "--model" in err
     x4 = sain.save_weights(sain.SAIN(4, e_blocks=1, v_blocks=0), tmp_path / "x4.safetensors")
     code, _, err = run(["decode", tmp_path / "odd.jpg", "-o", tmp_path / "r", "--model", x4], capsys)
     assert code == 1 and "x2" in err and "x4" in err
@@ -275,7 +281,7 @@ def test_models(capsys):
 def test_api_in_memory_roundtrip(weights):
     hr = read_image(api.SAMPLE_IMAGE)[:, 100:141, 200:253]  # 53 x 41
     data, info = api.encode_image(hr, weights["box"], "jpeg", 90)
-    assert info == api.ThumbnailInfo("box", 2, 53, 41)
+    assert info == api.ThumbnailInfo(file_id(weights["box"]), 2, 53, 41)
     assert api.read_info(data) == info
     assert Image.open(io.BytesIO(data)).size == (27, 21)
     out = api.decode_image(data, weights["box"])

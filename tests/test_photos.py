@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 import sain
 import sain.codecs
@@ -22,6 +22,7 @@ import sain.commands.common
 import sain.fileio
 import sain.imaging
 import sain.imaging.photo
+import sain.thumbnail
 import sain.zoo
 from sain import api
 from sain.cli import main
@@ -156,7 +157,7 @@ def huge_png(path: Path, w: int, h: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("size", [(9000, 9000), (10000, 9500)])
+@pytest.mark.parametrize("size", [(10001, 10000), (12000, 9000)])
 def test_pixel_limit_from_the_header(tmp_path, weights, capsys, monkeypatch, size):
     src = huge_png(tmp_path / "huge.png", *size)
     loaded = []
@@ -167,6 +168,19 @@ def test_pixel_limit_from_the_header(tmp_path, weights, capsys, monkeypatch, siz
         assert code == 1 and "huge.png" in line and "megapixels" in line and "--max-pixels" in line
         assert "DecompressionBomb" not in err and files(tmp_path / "out") == []
     assert loaded == []  # nothing decoded
+
+
+def test_default_pixel_limit_is_100_megapixels(tmp_path, capsys):
+    assert sain.imaging.DEFAULT_MAX_PIXELS == 100_000_000
+    with sain.imaging.open_image(huge_png(tmp_path / "95mp.png", 10000, 9500), sain.imaging.DEFAULT_MAX_PIXELS):
+        pass  # under the limit: opened (not decoded here), no Pillow warning or error
+    with pytest.raises(sain.imaging.ImageReadError, match="above the limit of 100 \\(raise it with --max-pixels\\)"):
+        with sain.imaging.open_image(huge_png(tmp_path / "101mp.png", 10100, 10000), sain.imaging.DEFAULT_MAX_PIXELS):
+            pass
+    for command in ("encode", "decode", "roundtrip"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "100,000,000" in " ".join(capsys.readouterr().out.split()), command
 
 
 def test_max_pixels_option_and_decode_limit(tmp_path, weights, capsys):
@@ -507,7 +521,7 @@ def test_animated_input_refused_or_a_frame_chosen(tmp_path, weights, capsys, fmt
     assert code == 1 and "no frame 3" in one_line_error(err)
 
 
-# -- 2: colour profiles and EXIF -------------------------------------------------------------------
+# -- 2: colour profiles and metadata (EXIF, XMP) -------------------------------------------------------------------
 
 
 def display_p3_icc() -> bytes:
@@ -557,44 +571,237 @@ def display_p3_icc() -> bytes:
     return header + struct.pack(">I", len(tags)) + table + body
 
 
-def test_icc_profile_is_converted_to_srgb(tmp_path, weights, capsys):
+def p3_photos(d: Path) -> tuple[Path, Path]:
+    """A Display-P3 PNG of saturated red and the same values untagged."""
     a = np.zeros((20, 24, 3), np.uint8)
     a[..., 0] = 230  # a saturated P3 red: outside sRGB's gamut, so its sRGB values differ
     a[..., 1] = 40
-    Image.fromarray(a).save(tmp_path / "p3.png", icc_profile=display_p3_icc())
-    Image.fromarray(a).save(tmp_path / "plain.png")
-    ph = sain.imaging.photo.read_photo(tmp_path / "p3.png")
-    plain = sain.imaging.photo.read_photo(tmp_path / "plain.png")
-    assert any("Display P3 (test)" in n and "sRGB" in n for n in ph.notes) and plain.notes == []
-    assert (ph.image - plain.image).abs().max() > 10 / 255  # converted, not the raw values
+    a[:, 12:, 2] = 90
+    Image.fromarray(a).save(d / "p3.png", icc_profile=display_p3_icc())
+    Image.fromarray(a).save(d / "plain.png")
+    return d / "p3.png", d / "plain.png"
+
+
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.int16)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp", "avif"])
+def test_icc_profile_is_carried_and_the_stored_values_used(tmp_path, weights, capsys, fmt):
+    if fmt not in sain.codecs.available_formats():
+        pytest.skip(f"Pillow without {fmt}")
+    p3, plain = p3_photos(tmp_path)
+    ph = sain.imaging.photo.read_photo(p3)
+    assert ph.metadata.icc == display_p3_icc() and ph.notes == []
+    assert torch.equal(ph.image, sain.imaging.photo.read_photo(plain).image)  # the raw values
+    suffix = api.SUFFIXES[fmt]
+    for src in (p3, plain):
+        code, _, err = run(["encode", src, "-o", tmp_path / "t", "--model", weights["box"], "--format", fmt], capsys)
+        assert code == 0 and err == "", err
+        code, _, err = run(["decode", tmp_path / "t" / f"{src.stem}.{suffix}", "-o", tmp_path / "r"], capsys)
+        assert code == 1 and "sha256:" in err  # (a file model: see test_file_model_is_recorded_by_its_hash)
+    code, _, err = run(["decode", tmp_path / "t", "-o", tmp_path / "r", "--model", weights["box"]], capsys)
+    assert code == 0, err
+    thumb, restored = Image.open(tmp_path / "t" / f"p3.{suffix}"), Image.open(tmp_path / "r" / "p3.png")
+    restored.load()
+    assert thumb.info["icc_profile"] == display_p3_icc() and restored.info["icc_profile"] == display_p3_icc()
+    assert "icc_profile" not in Image.open(tmp_path / "t" / f"plain.{suffix}").info
+    assert np.array_equal(pixels(tmp_path / "t" / f"p3.{suffix}"), pixels(tmp_path / "t" / f"plain.{suffix}"))
+    assert np.array_equal(pixels(tmp_path / "r" / "p3.png"), pixels(tmp_path / "r" / "plain.png"))
+
+
+def test_icc_convert_srgb_converts_and_writes_no_profile(tmp_path, weights, capsys):
+    p3, plain = p3_photos(tmp_path)
+    ph = sain.imaging.photo.read_photo(p3, icc="convert-srgb")
+    base = sain.imaging.photo.read_photo(plain)
+    assert any("Display P3 (test)" in n and "sRGB" in n for n in ph.notes) and ph.metadata.icc is None
+    assert (ph.image - base.image).abs().max() > 10 / 255  # converted, not the raw values
     assert ph.image[0].mean() > ph.image[1].mean()  # still red
-    code, _, err = run(["encode", tmp_path / "p3.png", "-o", tmp_path / "o", "--model", weights["box"]], capsys)
+    box = weights["box"]
+    code, _, err = run(["encode", p3, "-o", tmp_path / "t", "--model", box, "--icc", "convert-srgb"], capsys)
     assert code == 0 and "converted from its colour profile" in err
+    assert run(["encode", plain, "-o", tmp_path / "t", "--model", box], capsys)[0] == 0
+    assert "icc_profile" not in Image.open(tmp_path / "t" / "p3.jpg").info
+    assert np.abs(pixels(tmp_path / "t" / "p3.jpg") - pixels(tmp_path / "t" / "plain.jpg")).max() > 10
+    code, _, err = run(["decode", tmp_path / "t" / "p3.jpg", "-o", tmp_path / "r", "--model", box], capsys)
+    assert code == 0, err
+    restored = Image.open(tmp_path / "r" / "p3.png")
+    restored.load()
+    assert "icc_profile" not in restored.info
+    code, _, err = run(["encode", p3, "-o", tmp_path / "t2", "--model", box, "--icc", "nope"], capsys)
+    assert code == 2 and "--icc" in err and files(tmp_path / "t2") == []
+    with pytest.raises(ValueError, match="icc must be one of keep, convert-srgb"):
+        api.encode_file(p3, tmp_path / "t2" / "x.jpg", box, icc="srgb")
 
 
-def test_exif_camera_and_date_kept_gps_dropped(tmp_path, weights, capsys):
+def test_roundtrip_tags_its_outputs_with_the_profile(tmp_path, weights, capsys):
+    p3, _ = p3_photos(tmp_path)
+    code, _, err = run(["roundtrip", p3, "-o", tmp_path / "o", "--model", weights["box"]], capsys)
+    assert code == 0, err
+    for name in ("p3.jpg", "p3.png", "p3.bicubic.png", "p3.compare.png"):
+        img = Image.open(tmp_path / "o" / name)
+        img.load()
+        assert img.info.get("icc_profile") == display_p3_icc(), name
+
+
+def camera_jpeg(path: Path, description: str = "my holiday") -> Path:
+    """A JPEG with camera, date, GPS, orientation 6, an ImageDescription and XMP."""
     exif = Image.Exif()
     exif[0x010F] = "Canon"
     exif[0x0110] = "EOS 5D"
-    exif[0x0112] = 6  # orientation: rotate 90 (applied, then dropped)
+    exif[0x010E] = description
+    exif[0x0112] = 6  # orientation: rotate 90 (applied, never copied)
     exif.get_ifd(0x8769)[0x9003] = "2021:06:01 12:34:56"
-    exif.get_ifd(0x8825)[0x0002] = (48.0, 51.0, 24.0)  # GPS latitude: dropped
-    Image.fromarray(np.full((20, 24, 3), 128, np.uint8)).save(tmp_path / "c.jpg", exif=exif, quality=95)
-    code, _, err = run(["encode", tmp_path / "c.jpg", "-o", tmp_path / "t", "--model", weights["box"]], capsys)
-    assert code == 0, err
+    exif.get_ifd(0x8825)[0x0002] = (48.0, 51.0, 24.0)  # GPS latitude
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+        b' tiff:Orientation="6"><dc:creator>A. Photographer</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>'
+    )
+    Image.fromarray(np.full((20, 24, 3), 128, np.uint8)).save(path, exif=exif, xmp=xmp, quality=95)
+    return path
+
+
+def tags(path: Path) -> tuple[Image.Exif, bytes]:
+    img = Image.open(path)
+    img.load()
+    xmp = img.info.get("xmp") or b""
+    return img.getexif(), xmp if isinstance(xmp, bytes) else xmp.encode()
+
+
+def test_metadata_is_stripped_by_default(tmp_path, weights, capsys):
+    src = camera_jpeg(tmp_path / "c.jpg")
+    code, _, err = run(["encode", src, "-o", tmp_path / "t", "--model", weights["box"]], capsys)
+    assert code == 0 and err == "", err
     th = Image.open(tmp_path / "t" / "c.jpg")
     assert th.size == (10, 12)  # orientation applied (24x20 rotated)
-    te = th.getexif()
-    assert te[0x010F] == "Canon" and te[0x0110] == "EOS 5D" and 0x0112 not in te
-    assert te.get_ifd(0x8769)[0x9003] == "2021:06:01 12:34:56" and not te.get_ifd(0x8825)
-    assert api.read_info(tmp_path / "t" / "c.jpg").width == 20
+    te, txmp = tags(tmp_path / "t" / "c.jpg")
+    assert set(te) == {0x010E} and te[0x010E].startswith("sain:v1 ") and txmp == b""  # only sain's own
+    assert not te.get_ifd(0x8825) and not te.get_ifd(0x8769)
     code, _, err = run(["decode", tmp_path / "t" / "c.jpg", "-o", tmp_path / "r", "--model", weights["box"]], capsys)
     assert code == 0, err
-    out = Image.open(tmp_path / "r" / "c.png")
-    out.load()
-    oe = out.getexif()
-    assert oe[0x010F] == "Canon" and oe.get_ifd(0x8769)[0x9003] == "2021:06:01 12:34:56"
-    assert 0x010E not in oe and 0x0112 not in oe and not oe.get_ifd(0x8825)
+    oe, oxmp = tags(tmp_path / "r" / "c.png")
+    assert len(oe) == 0 and oxmp == b""
+
+
+@pytest.mark.parametrize("command", ["encode", "roundtrip"])
+def test_keep_metadata_copies_exif_and_xmp_but_never_orientation(tmp_path, weights, capsys, command):
+    # a description that claims to be sain metadata (and is malformed) must not break decoding
+    src = camera_jpeg(tmp_path / "c.jpg", description='sain:v1 {"model": "/etc/passwd"')
+    before = src.read_bytes()
+    code, _, err = run([command, src, "-o", tmp_path / "t", "--model", weights["box"], "--keep-metadata"], capsys)
+    assert code == 0, err
+    assert "ImageDescription is not kept" in err and err.count("\n") == 1
+    if command == "encode":
+        code, _, err = run(
+            ["decode", tmp_path / "t" / "c.jpg", "-o", tmp_path / "t", "--model", weights["box"]], capsys
+        )
+        assert code == 0, err
+    assert api.read_info(tmp_path / "t" / "c.jpg").width == 20  # the thumbnail's own metadata wins
+    for out in (tmp_path / "t" / "c.jpg", tmp_path / "t" / "c.png"):  # the thumbnail and the restored photo
+        e, xmp = tags(out)
+        assert e[0x010F] == "Canon" and e[0x0110] == "EOS 5D" and 0x0112 not in e, out
+        assert e.get_ifd(0x8769)[0x9003] == "2021:06:01 12:34:56", out
+        assert e.get_ifd(0x8825)[0x0002] == (48.0, 51.0, 24.0), out  # GPS: kept, as asked
+        assert b"A. Photographer" in xmp and b"Orientation" not in xmp, out
+    assert 0x010E not in tags(tmp_path / "t" / "c.png")[0]  # neither sain's metadata nor the user's
+    assert src.read_bytes() == before
+
+
+def test_keep_metadata_leaves_out_what_a_jpeg_cannot_hold(tmp_path, weights, capsys):
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif.get_ifd(0x8769)[0x927C] = bytes(70_000)  # a maker note larger than a JPEG marker
+    exif.get_ifd(0x8825)[0x0002] = (48.0, 51.0, 24.0)
+    big_xmp = PngImagePlugin.PngInfo()
+    big_xmp.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta xmlns:x="adobe:ns:meta/">' + " " * 70_000 + "</x:xmpmeta>")
+    Image.fromarray(np.full((20, 24, 3), 90, np.uint8)).save(tmp_path / "m.png", exif=exif, pnginfo=big_xmp)
+    argv = ["encode", tmp_path / "m.png", "-o", tmp_path / "t", "--model", weights["box"], "--keep-metadata"]
+    code, _, err = run(argv, capsys)
+    assert code == 0 and "maker note is too large" in err and "XMP is too large" in err, err
+    e, xmp = tags(tmp_path / "t" / "m.jpg")
+    assert e[0x010F] == "Canon" and e.get_ifd(0x8825)[0x0002] == (48.0, 51.0, 24.0) and xmp == b""
+    assert 0x927C not in e.get_ifd(0x8769)
+    # a TIFF's IFD0 is its EXIF: its pixel layout (size, strips, compression) is not copied
+    Image.fromarray(np.full((20, 24, 3), 90, np.uint8)).save(tmp_path / "s.tif", exif=exif, compression="tiff_lzw")
+    argv = ["encode", tmp_path / "s.tif", "-o", tmp_path / "t", "--model", weights["box"], "--keep-metadata"]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    e, _ = tags(tmp_path / "t" / "s.jpg")
+    assert e[0x010F] == "Canon" and not {0x0100, 0x0101, 0x0103, 0x0111, 0x0117} & set(e)
+
+
+# -- 7: alpha: kept in WebP / AVIF thumbnails, composited for JPEG ------------------------------
+
+
+def rgba_photo(path: Path, mode: str = "RGBA") -> tuple[Path, np.ndarray]:
+    """A 24x20 photo whose alpha ramps from opaque (left) to transparent (right)."""
+    rng = np.random.default_rng(5)
+    a = np.dstack([rng.integers(0, 256, (20, 24, 3), dtype=np.uint8), np.zeros((20, 24), np.uint8)])
+    a[..., 3] = np.linspace(255, 0, 24).round().astype(np.uint8)[None, :]
+    img = Image.fromarray(a)
+    if mode == "LA":
+        img = img.convert("LA")
+    img.save(path)
+    return path, np.asarray(img.getchannel("A"), dtype=np.int16)
+
+
+@pytest.mark.parametrize("fmt", ["webp", "avif"])
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_alpha_is_kept_in_webp_and_avif(tmp_path, weights, capsys, fmt, mode):
+    if fmt not in sain.codecs.available_formats():
+        pytest.skip(f"Pillow without {fmt}")
+    src, alpha = rgba_photo(tmp_path / "a.png", mode)
+    code, _, err = run(["encode", src, "-o", tmp_path / "t", "--model", weights["box"], "--format", fmt], capsys)
+    assert code == 0 and "composited" not in err, err
+    thumb = Image.open(tmp_path / "t" / f"a.{api.SUFFIXES[fmt]}")
+    assert thumb.mode == "RGBA" and thumb.size == (12, 10)
+    lr_alpha = np.asarray(thumb.getchannel("A"), dtype=np.int16)
+    assert np.abs(lr_alpha - alpha[::2, ::2]).max() < 20  # the alpha at the LR size (a ramp)
+    code, _, err = run(["decode", thumb.filename, "-o", tmp_path / "r", "--model", weights["box"]], capsys)
+    assert code == 0, err
+    out = Image.open(tmp_path / "r" / "a.png")
+    assert out.mode == ("RGBA" if mode == "RGBA" else "LA") and out.size == (24, 20)
+    assert np.abs(np.asarray(out.getchannel("A"), dtype=np.int16) - alpha).max() <= 12
+
+
+def test_alpha_is_composited_for_jpeg_with_a_note(tmp_path, weights, capsys):
+    src, _ = rgba_photo(tmp_path / "a.png")
+    code, _, err = run(["encode", src, "-o", tmp_path / "t", "--model", weights["box"]], capsys)
+    assert code == 0 and "note:" in err and "composited onto white" in err and "WebP and AVIF" in err
+    assert Image.open(tmp_path / "t" / "a.jpg").mode == "RGB"
+    code, _, err = run(["decode", tmp_path / "t" / "a.jpg", "-o", tmp_path / "r", "--model", weights["box"]], capsys)
+    assert code == 0 and Image.open(tmp_path / "r" / "a.png").mode == "RGB"
+    hr = sain.imaging.read_image(src)
+    with pytest.raises(ValueError, match="JPEG thumbnail has no alpha channel"):
+        api.encode_image(hr, weights["box"], "jpeg", alpha=torch.ones(20, 24))
+
+
+# -- 5: a weight file is recorded by its hash, never its path --------------------------------------
+
+
+def test_file_model_is_recorded_by_its_hash(tmp_path, weights, capsys):
+    src = photo(tmp_path / "p.png")
+    code, _, err = run(["encode", src, "-o", tmp_path / "t", "--model", weights["box"]], capsys)
+    assert code == 0, err
+    thumb = tmp_path / "t" / "p.jpg"
+    digest = sain.zoo.file_sha256(weights["box"])
+    assert api.read_info(thumb).model == f"sha256:{digest[:16]}"
+    assert str(weights["box"]).encode() not in thumb.read_bytes() and b'"box"' not in thumb.read_bytes()
+    code, _, err = run(["decode", thumb, "-o", tmp_path / "r"], capsys)
+    line = one_line_error(err)
+    assert code == 1 and f"sha256:{digest[:16]}" in line and "--model FILE" in line and files(tmp_path / "r") == []
+    code, _, err = run(["decode", thumb, "-o", tmp_path / "r", "--model", weights["box"]], capsys)
+    assert code == 0 and err == "", err  # the hash matches: no note
+    torch.manual_seed(1)
+    other = sain.save_weights(sain.SAIN(2, e_blocks=1, v_blocks=0), tmp_path / "other.safetensors")
+    code, _, err = run(["decode", thumb, "-o", tmp_path / "r2", "--model", other], capsys)
+    other_id = f"sha256:{sain.zoo.file_sha256(other)[:16]}"
+    assert code == 0 and "note:" in err and f"made with model sha256:{digest[:16]}" in err and other_id in err
+    # the bundled file given by its path is named by its zoo name
+    bundled = sain.zoo.ZOO["sain-x2-jpeg"].path
+    assert sain.thumbnail.model_id(sain.thumbnail.load_coder(str(bundled))) == "sain-x2-jpeg"
 
 
 # -- the corpus: every kind of input above, plus the ones handled before ---------------------------
@@ -658,7 +865,7 @@ def _corpus(d: Path) -> dict[str, tuple[Path, bool]]:
     raw("random.png", rng.integers(0, 256, 500, dtype=np.uint8).tobytes())
     raw("truncated.png", (d / "rgb.png").read_bytes()[:60])
     raw("truncated.jpg", (d / "baseline.jpg").read_bytes()[:200])
-    huge_png(d / "huge.png", 9000, 9000)
+    huge_png(d / "huge.png", 10001, 10000)
     c["huge.png"] = (d / "huge.png", False)
     (d / "folder.png").mkdir()
     c["folder.png"] = (d / "folder.png", False)

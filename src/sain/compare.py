@@ -37,12 +37,13 @@ from .encoding import (
 from .figures import comparison_image, fmt_value, roundtrip_captions
 from .fileio import atomic_paths
 from .imaging import DEFAULT_MAX_PIXELS, to_uint8, write_image
+from .imaging.metadata import Metadata, check_icc, save_args
 from .imaging.photo import read_photo
 from .metrics import psnr, ssim
 from .models import RescalingModel
 from .pipeline import BicubicMethod, ModelMethod, Tile, quantize_u8
-from .thumbnail import PathLike, ThumbnailInfo
-from .zoo import DEFAULT_MODEL, get_model, model_name
+from .thumbnail import PathLike, ThumbnailInfo, load_coder, model_id
+from .zoo import DEFAULT_MODEL, model_name
 
 __all__ = [
     "SAMPLE_IMAGE",
@@ -169,6 +170,7 @@ def roundtrip_image(
     progress: bool = False,
     precision: str = "auto",
     device: str | None = None,
+    metadata: Metadata | None = None,
 ) -> RoundtripResult | list[RoundtripResult]:
     """Encode, decode and compare with bicubic at the same bytes.
 
@@ -183,19 +185,21 @@ def roundtrip_image(
         qualities: one quality (returns one result) or several (returns a list).
         model, fmt, seed, tile, precision, device: as :func:`encode_image` / :func:`decode_image`.
         progress: show a tqdm bar on stderr (the downscale, then one step per quality).
+        metadata: what the SAIN thumbnail is tagged with (ICC profile, EXIF, XMP), as in
+            :func:`encode_image`; the LR bytes compared are without it.
     """
     from tqdm import tqdm
 
     fmt = check_format(fmt)
     single = isinstance(qualities, int | np.integer)
     qs = [check_quality(q) for q in ([qualities] if isinstance(qualities, int | np.integer) else qualities)]
-    m = get_model(model)
+    m = load_coder(model)
     s = m.scale
     hr4 = as_hr4(hr)
     h, w = hr4.shape[-2:]
     original = quantize_u8(hr4[0])
     padded = pad_to_multiple(hr4, s)
-    info = ThumbnailInfo(model=model_name(m), scale=s, width=int(w), height=int(h), gray=is_gray(hr4))
+    info = ThumbnailInfo(model=model_id(m), scale=s, width=int(w), height=int(h), gray=is_gray(hr4))
     bar = tqdm(total=len(qs) + 1, desc="downscale", file=sys.stderr, disable=not progress, leave=False)
     bicubic = BicubicMethod(s)
     lr_sain = to_uint8(ModelMethod(m, tile, precision, device).downscale(padded)[0])
@@ -204,7 +208,7 @@ def roundtrip_image(
     results = []
     for q in qs:
         bar.set_description(f"quality {q}")
-        thumb = encode_lr(lr_sain, fmt, q, info)
+        thumb = encode_lr(lr_sain, fmt, q, info, metadata)
         payload = len(encode(lr_sain, fmt, q))
         sain_hr = decode_image(thumb, m, seed, tile=tile, precision=precision, device=device)
         bq, bdata = match_quality(lr_bic, fmt, payload)
@@ -253,22 +257,32 @@ def roundtrip_file(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     background: tuple[int, int, int] = (255, 255, 255),
     frame: int | None = None,
+    icc: str = "keep",
+    keep_metadata: bool = False,
 ) -> tuple[RoundtripResult, dict[str, Path]]:
     """:func:`roundtrip_image` on a file, writing into ``outdir``: the thumbnail
     ``<stem>.<ext>``, the restored ``<stem>.png``, the bicubic restoration
     ``<stem>.bicubic.png`` and the side-by-side ``<stem>.compare.png``.
 
+    The photo is read as :func:`~sain.encoding.encode_file` reads it (``icc``,
+    ``keep_metadata``), except that transparency is always composited onto ``background``
+    (the scores compare opaque pictures). With ``icc="keep"`` the four files are tagged
+    with the photo's ICC profile; the thumbnail and the restored PNG carry its EXIF and
+    XMP with ``keep_metadata``.
+
     Returns:
         The result and the paths written (keys ``thumbnail``, ``restored``, ``bicubic``,
         ``comparison``).
     """
+    check_icc(icc)
     src = Path(src)
     outs = roundtrip_outputs(src, outdir, fmt)
     for p in outs.values():
         check_target(p, force, src)
-    ph = read_photo(src, max_pixels, background, frame)  # as encode_file reads it
+    ph = read_photo(src, max_pixels, background, frame, icc, keep_metadata)  # as encode_file reads it
     hr = ph.image
-    r = roundtrip_image(hr, model, fmt, quality, seed, tile, precision=precision, device=device)
+    meta = ph.metadata
+    r = roundtrip_image(hr, model, fmt, quality, seed, tile, precision=precision, device=device, metadata=meta)
     assert isinstance(r, RoundtripResult)
     r.notes = ph.notes
     h, w = hr.shape[-2:]
@@ -278,10 +292,11 @@ def roundtrip_file(
     keys = ("thumbnail", "restored", "bicubic", "comparison")
     with atomic_paths([outs[k] for k in keys]) as tmps:  # the four files: all or none
         tmp = dict(zip(keys, tmps, strict=True))
+        profile = save_args(Metadata(icc=meta.icc), "PNG")  # the values are in the photo's colour space
         _write_new(tmp["thumbnail"], r.thumbnail)
-        write_image(tmp["restored"], r.sain.image, format="png")
-        write_image(tmp["bicubic"], r.bicubic.image, format="png")
-        write_image(tmp["comparison"], fig, format="png")
+        write_image(tmp["restored"], r.sain.image, format="png", **save_args(meta, "PNG"))
+        write_image(tmp["bicubic"], r.bicubic.image, format="png", **profile)
+        write_image(tmp["comparison"], fig, format="png", **profile)
     return r, outs
 
 

@@ -1,7 +1,7 @@
-"""Encode photos into thumbnails and decode them back (the ``sain encode`` / ``sain decode`` work).
+"""Encode photos into thumbnails (the ``sain encode`` work); decoding is :mod:`sain.decoding`.
 
-    photo ─read_image─> HR ─reflect-pad to a multiple of s─> model.downscale ─8 bits─> LR
-    LR ─JPEG/WebP/AVIF + metadata (model, scale, original size)─> thumbnail file
+    photo ─read_photo─> HR (+ alpha, tags) ─reflect-pad to a multiple of s─> model.downscale ─8 bits─> LR
+    LR (+ alpha, MATLAB bicubic / s) ─JPEG/WebP/AVIF + metadata (model, scale, original size)─> thumbnail file
 
     thumbnail ─decode─> LR ─model.upscale (seeded GMM latent)─> HR ─crop to the original size─> PNG
 
@@ -9,37 +9,37 @@ The metadata is :class:`sain.thumbnail.ThumbnailInfo`; the network runs as a
 :class:`sain.pipeline.ModelMethod`, so photos of more than
 :data:`sain.pipeline.AUTO_TILE_PIXELS` LR pixels are processed in overlapping tiles
 (:mod:`sain.tiling`), with the same result as untiled processing up to float rounding.
+What a thumbnail is tagged with (ICC profile, EXIF, XMP) is :mod:`sain.imaging.metadata`.
 Errors on bad input are ``ValueError`` (``ImageReadError``, ``CheckpointError``) or
 ``OSError`` with a one-line message naming the file.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
-from .codecs import CODECS, check_quality, encode
+from .codecs import CODECS, check_quality
 from .codecs import check_format as codecs_check_format
+from .decoding import DecodeResult, decode_file, decode_image, parse_size, received_quality  # noqa: F401 - re-exported
 from .fileio import check_target, into_folder, same_file, write_bytes_atomic  # noqa: F401 - re-exported
-from .imaging import DEFAULT_MAX_PIXELS, ImageReadError, check_pixels, read_image, to_uint8, write_image
-from .imaging.photo import exif_block, kept_exif, read_photo
+from .imaging import DEFAULT_MAX_PIXELS, bicubic_down, to_uint8
+from .imaging.metadata import Metadata, check_icc, encode_tagged, save_args
+from .imaging.photo import read_photo
 from .models import RescalingModel
 from .pipeline import AUTO_TILE_PIXELS, DEFAULT_TILE, ModelMethod, Tile
-from .thumbnail import PathLike, ThumbnailInfo, info_from_bytes, read_bytes
-from .zoo import DEFAULT_MODEL, ZOO, get_model, model_name
+from .thumbnail import PathLike, ThumbnailInfo, load_coder, model_id
+from .zoo import DEFAULT_MODEL
 
 __all__ = [
+    "ALPHA_FORMATS",
     "AUTO_TILE_PIXELS",
     "DEFAULT_TILE",
     "ENCODE_FORMATS",
@@ -54,12 +54,15 @@ __all__ = [
     "encode_lr",
     "pad_to_multiple",
     "parse_size",
+    "shrink_alpha",
 ]
 
 #: Formats a thumbnail can be written in (when the installed Pillow supports them): the lossy codecs.
 ENCODE_FORMATS: tuple[str, ...] = tuple(c.name for c in CODECS.values() if c.lossy)
 #: File suffix per format.
 SUFFIXES = {name: CODECS[name].suffix for name in ENCODE_FORMATS}
+#: Thumbnail formats that keep a photo's alpha channel (a JPEG thumbnail gets it composited).
+ALPHA_FORMATS: tuple[str, ...] = ("webp", "avif")
 
 
 def check_format(fmt: str) -> str:
@@ -98,16 +101,41 @@ def pad_to_multiple(hr: Tensor, scale: int) -> Tensor:
     return hr
 
 
+def shrink_alpha(alpha: Tensor, scale: int) -> np.ndarray:
+    """An alpha channel (H, W) in [0, 1] at the LR size: reflect-padded like the photo,
+    MATLAB bicubic / ``scale``, 8 bits; ``(ceil(H/s), ceil(W/s))`` uint8."""
+    a = pad_to_multiple(alpha.float()[None, None], scale)
+    return to_uint8(bicubic_down(a, scale)[0].expand(3, -1, -1))[..., 0]
+
+
+def _check_alpha_format(fmt: str) -> None:
+    if fmt not in ALPHA_FORMATS:
+        raise ValueError(
+            f"a {fmt.upper()} thumbnail has no alpha channel: composite the photo first, "
+            f"or use {' or '.join(ALPHA_FORMATS)}"
+        )
+
+
 def encode_lr(
     lr_u8: np.ndarray,
     fmt: str,
     quality: int,
     info: ThumbnailInfo | None = None,
-    keep_exif: Mapping[int, Mapping[int, Any]] | None = None,
+    metadata: Metadata | None = None,
+    alpha: np.ndarray | None = None,
 ) -> bytes:
     """An 8-bit LR (H, W, 3) as a file of ``fmt``; with ``info``, a thumbnail (metadata
-    embedded, with the photo's kept EXIF tags ``keep_exif``, see :mod:`sain.imaging.photo`)."""
-    return encode(lr_u8, fmt, quality, exif=None if info is None else info.exif(keep_exif))
+    embedded); tagged with ``metadata`` (ICC profile, EXIF, XMP, :mod:`sain.imaging.metadata`);
+    ``alpha`` (H, W) uint8 adds an alpha channel (:data:`ALPHA_FORMATS` only). Without
+    ``metadata`` and ``alpha``, the bytes of :func:`sain.codecs.encode` with the metadata."""
+    fmt, quality = check_format(fmt), check_quality(quality)
+    pil_format = CODECS[fmt].pil_format
+    exif = None if info is None else info.exif(metadata.exif if metadata is not None else None)
+    pixels = lr_u8
+    if alpha is not None:
+        _check_alpha_format(fmt)
+        pixels = np.concatenate([lr_u8, alpha[..., None]], axis=2)
+    return encode_tagged(pixels, pil_format, quality, save_args(metadata, pil_format, exif))
 
 
 def is_gray(x: Tensor) -> bool:
@@ -127,7 +155,8 @@ def encode_image(
     precision: str = "auto",
     device: str | None = None,
     gray: bool | None = None,
-    keep_exif: Mapping[int, Mapping[int, Any]] | None = None,
+    metadata: Metadata | None = None,
+    alpha: Tensor | None = None,
 ) -> tuple[bytes, ThumbnailInfo]:
     """Downscale a photo with the model and compress the LR as a standard image file.
 
@@ -135,8 +164,10 @@ def encode_image(
     into the metadata so :func:`decode_image` restores it exactly.
 
     Args:
-        hr: (3, H, W) or (1, 3, H, W) RGB float in [0, 1].
-        model: zoo name, weight-file path or model (default ``sain-x2-jpeg``).
+        hr: (3, H, W) or (1, 3, H, W) RGB float in [0, 1]: the values as stored (they are
+            what the network works on, in whatever colour space ``metadata.icc`` names).
+        model: zoo name, weight-file path or model (default ``sain-x2-jpeg``); a weight
+            file is recorded by its hash, never its path (:func:`sain.thumbnail.model_id`).
         fmt: ``"jpeg"``, ``"webp"`` or ``"avif"``.
         quality: codec quality 1..100.
         tile: ``"auto"`` (tiles above :data:`~sain.pipeline.AUTO_TILE_PIXELS` LR pixels), ``"off"``,
@@ -146,20 +177,28 @@ def encode_image(
         device: where the network runs (``"cpu"``, ``"cuda"``, ...; default: the CPU).
         gray: record the photo as grayscale (``"gray": true``, restored as grayscale);
             default: when its three channels are equal.
-        keep_exif: EXIF tags to carry into the thumbnail, ``{IFD: {tag: value}}``
-            (:func:`sain.imaging.photo.kept_exif`; default none).
+        metadata: what the thumbnail is tagged with: ICC profile, EXIF, XMP
+            (:class:`~sain.imaging.metadata.Metadata`, as :func:`~sain.imaging.photo.read_photo`
+            gives; default: nothing but the sain metadata).
+        alpha: (H, W) alpha channel in [0, 1], kept in the thumbnail at the LR size
+            (:func:`shrink_alpha`); WebP and AVIF only (``ValueError`` for JPEG).
 
     Returns:
         ``(file bytes, ThumbnailInfo)``; the LR is ``ceil(H/s) x ceil(W/s)``.
     """
     fmt, quality = check_format(fmt), check_quality(quality)
-    m = get_model(model)
+    m = load_coder(model)
     hr4 = as_hr4(hr)
     h, w = hr4.shape[-2:]
+    if alpha is not None:
+        _check_alpha_format(fmt)
+        if not isinstance(alpha, Tensor) or tuple(alpha.shape) != (h, w):
+            raise ValueError(f"alpha must be an (H, W) = ({h}, {w}) tensor, got {tuple(getattr(alpha, 'shape', ()))}")
     lr = ModelMethod(m, tile, precision, device).downscale(pad_to_multiple(hr4, m.scale))
     g = is_gray(hr4) if gray is None else bool(gray)
-    info = ThumbnailInfo(model=model_name(m), scale=m.scale, width=int(w), height=int(h), gray=g)
-    return encode_lr(to_uint8(lr[0]), fmt, quality, info, keep_exif), info
+    info = ThumbnailInfo(model=model_id(m), scale=m.scale, width=int(w), height=int(h), gray=g)
+    lr_alpha = None if alpha is None else shrink_alpha(alpha, m.scale)
+    return encode_lr(to_uint8(lr[0]), fmt, quality, info, metadata, lr_alpha), info
 
 
 @dataclass
@@ -200,6 +239,8 @@ def encode_file(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     background: tuple[int, int, int] = (255, 255, 255),
     frame: int | None = None,
+    icc: str = "keep",
+    keep_metadata: bool = False,
 ) -> EncodeResult:
     """Encode a photo file into a thumbnail file (written atomically).
 
@@ -213,14 +254,19 @@ def encode_file(
             ``dst`` that is ``src`` itself is always refused (``ValueError``).
         max_pixels: refuse photos of more pixels (checked from the header, before decoding;
             ``None``: no limit but Pillow's).
-        background: colour that transparency is composited onto (with a note).
+        background: colour that transparency is composited onto in a JPEG thumbnail (with
+            a note); WebP and AVIF thumbnails keep the alpha channel.
         frame: the frame of an animated file (required for one).
+        icc: ``"keep"`` (default: the stored values, the thumbnail tagged with the photo's
+            ICC profile) or ``"convert-srgb"`` (converted to sRGB, untagged).
+        keep_metadata: copy the photo's EXIF (less orientation) and XMP into the thumbnail
+            (default: stripped, only the sain metadata is written).
         model, quality, tile, precision, device: as :func:`encode_image`.
 
-    The photo is read by :func:`sain.imaging.photo.read_photo`: colour profiles are
-    converted to sRGB, the camera and date EXIF tags are kept in the thumbnail (GPS and
-    the rest dropped), grayscale is recorded. ``EncodeResult.notes`` says what was done.
+    The photo is read by :func:`sain.imaging.photo.read_photo`, which also records
+    grayscale. ``EncodeResult.notes`` says what was done to it.
     """
+    check_icc(icc)
     src = Path(src)
     if fmt is None and (Path(dst).is_dir() or os.fspath(dst).endswith(("/", os.sep))):
         fmt = "jpeg"
@@ -228,211 +274,12 @@ def encode_file(
     dst = into_folder(dst, src, SUFFIXES[fmt])
     check_target(dst, force, src)
     t0 = time.perf_counter()
-    ph = read_photo(src, max_pixels, background, frame)
-    data, info = encode_image(ph.image, model, fmt, quality, tile, precision, device, ph.gray, ph.exif)
+    ph = read_photo(src, max_pixels, background, frame, icc, keep_metadata, keep_alpha=fmt in ALPHA_FORMATS)
+    data, info = encode_image(
+        ph.image, model, fmt, quality, tile, precision, device, ph.gray, ph.metadata, alpha=ph.alpha
+    )
     write_bytes_atomic(dst, data)
     s = info.scale
     return EncodeResult(
         src, dst, info, (-(-info.width // s), -(-info.height // s)), len(data), time.perf_counter() - t0, ph.notes
     )
-
-
-# -- decode -------------------------------------------------------------------------------
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"768x512"`` -> ``(768, 512)`` (width, height)."""
-    try:
-        w, h = (int(v) for v in str(text).lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size must look like WIDTHxHEIGHT (e.g. 768x512), got {text!r}") from None
-    if w < 1 or h < 1:
-        raise ValueError(f"size must be positive, got {text!r}")
-    return w, h
-
-
-def _resolve_decoder(info: ThumbnailInfo | None, model: Any, scale: int | None, name: str) -> RescalingModel:
-    if model is not None:
-        m = get_model(model)
-    elif info is not None:
-        # A thumbnail is untrusted input: its metadata may name a zoo model, never a file.
-        if info.model not in ZOO:
-            raise ValueError(
-                f"{name} was made with model {info.model!r}, which is not a zoo model "
-                f"(known: {', '.join(ZOO)}); a thumbnail never chooses a file to load: "
-                "pass the weights with --model"
-            )
-        m = get_model(info.model)
-    elif scale is not None:
-        m = get_model(DEFAULT_MODEL)
-    else:
-        raise ValueError(
-            f"{name} has no sain metadata (not made by 'sain encode'?); "
-            "pass --model and --scale (or --size) to decode it anyway"
-        )
-    if scale is not None and scale != m.scale:
-        raise ValueError(f"model {model_name(m)!r} is x{m.scale}, but scale {scale} was asked for")
-    if info is not None and info.scale != m.scale:
-        raise ValueError(f"{name} was encoded at x{info.scale}, but model {model_name(m)!r} is x{m.scale}")
-    return m
-
-
-def _decode(
-    data: bytes,
-    name: str,
-    model: Any,
-    seed: int | None,
-    scale: int | None,
-    size: tuple[int, int] | str | None,
-    tile: Tile,
-    precision: str = "auto",
-    device: str | None = None,
-    max_pixels: int | None = None,
-    quality_hint: int | None = None,
-) -> tuple[Tensor, RescalingModel, tuple[int, int]]:
-    info = info_from_bytes(data, name)
-    m = _resolve_decoder(info, model, scale, name)
-    try:
-        lr = read_image(io.BytesIO(data), max_pixels)  # type: ignore[arg-type]  # Pillow reads file objects too
-    except ImageReadError as e:
-        detail = str(e).split(": ", 1)[-1]
-        raise ImageReadError(f"cannot read image '{name}': {detail}") from None
-    s, (h, w) = m.scale, lr.shape[-2:]
-    if size is not None:
-        W, H = parse_size(size) if isinstance(size, str) else (int(size[0]), int(size[1]))
-    elif info is not None:
-        W, H = info.width, info.height
-    else:
-        W, H = w * s, h * s
-    if -(-W // s) != w or -(-H // s) != h:
-        raise ValueError(
-            f"{name}: a {w}x{h} thumbnail at x{s} cannot restore a {W}x{H} image "
-            f"(it restores {(w - 1) * s + 1}..{w * s} x {(h - 1) * s + 1}..{h * s})"
-        )
-    try:
-        check_pixels(W, H, max_pixels, name)  # the restored size, before any model work
-    except ImageReadError as e:
-        msg = str(e).replace("cannot read image", "cannot restore", 1).replace(" is ", " would be ", 1)
-        raise ImageReadError(msg) from None
-    quality = received_quality(data, quality_hint) if m.quality_aware else None
-    hr = ModelMethod(m, tile, precision, device).upscale(lr[None], seed, quality=quality)[0, :, :H, :W]
-    if info is not None and info.gray:  # grayscale in, grayscale out: the channels' mean, 8 bits
-        hr = torch.round(hr.clamp(0, 1).mean(dim=0, keepdim=True) * 255).div(255).expand(3, -1, -1)
-    return hr, m, (int(w), int(h))
-
-
-def _recorded_gray(data: bytes) -> bool:
-    info = info_from_bytes(data, "<bytes>")
-    return info is not None and info.gray
-
-
-def _thumbnail_exif(data: bytes) -> dict[int, dict[int, Any]]:
-    """The kept camera/date EXIF tags of a thumbnail (never its sain metadata)."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return kept_exif(img.getexif())
-    except (OSError, ValueError, SyntaxError, EOFError):
-        return {}
-
-
-def received_quality(data: bytes, hint: int | None = None) -> int | None:
-    """The codec quality a quality-aware model restores at: ``hint`` if given, else the
-    libjpeg quality read from a JPEG's quantisation tables (exact for libjpeg's standard
-    tables, the nearest otherwise), else ``None`` (the model's default)."""
-    if hint is not None:
-        return check_quality(hint)
-    from .codecs.jpeg_quality import estimate_jpeg_quality
-
-    try:
-        return estimate_jpeg_quality(data).quality
-    except ValueError:  # not a JPEG (WebP, AVIF): no tables to read
-        return None
-
-
-def decode_image(
-    data_or_path: bytes | PathLike,
-    model: str | PathLike | RescalingModel | None = None,
-    seed: int | None = 0,
-    scale: int | None = None,
-    size: tuple[int, int] | str | None = None,
-    tile: Tile = "auto",
-    precision: str = "auto",
-    device: str | None = None,
-    quality_hint: int | None = None,
-) -> Tensor:
-    """Restore the full-resolution photo from a thumbnail.
-
-    Args:
-        data_or_path: the thumbnail file or its bytes.
-        model: overrides the model named in the metadata; required (or ``scale``, which
-            then uses ``sain-x2-jpeg``) for an image without sain metadata, and for a
-            thumbnail made with a weight file (the metadata is untrusted: only a zoo name
-            in it is honoured, never a path).
-        seed: seed of the latent sample (``None``: unseeded).
-        scale: the expected scale; an error if the model's differs.
-        size: ``(width, height)`` or ``"WxH"`` of the original; default from the
-            metadata, else the LR size times the scale.
-        tile, precision, device: as :func:`encode_image`.
-        quality_hint: the codec quality for a quality-aware model (default: read from the
-            file, :func:`received_quality`).
-
-    Returns:
-        (3, H, W) RGB float in [0, 1], rounded to 8 bits.
-    """
-    data, name = read_bytes(data_or_path)
-    return _decode(data, name, model, seed, scale, size, tile, precision, device, quality_hint=quality_hint)[0]
-
-
-@dataclass
-class DecodeResult:
-    """What :func:`decode_file` did."""
-
-    src: Path
-    dst: Path
-    model: str
-    lr_size: tuple[int, int]
-    size: tuple[int, int]
-    seconds: float
-
-    def summary(self) -> str:
-        return (
-            f"{self.src} -> {self.dst}  {self.lr_size[0]}x{self.lr_size[1]} -> "
-            f"{self.size[0]}x{self.size[1]}  model {self.model}  {self.seconds:.2f} s"
-        )
-
-
-def decode_file(
-    src: PathLike,
-    dst: PathLike,
-    model: str | PathLike | RescalingModel | None = None,
-    seed: int | None = 0,
-    scale: int | None = None,
-    size: tuple[int, int] | str | None = None,
-    force: bool = False,
-    tile: Tile = "auto",
-    precision: str = "auto",
-    device: str | None = None,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    quality_hint: int | None = None,
-) -> DecodeResult:
-    """Restore a thumbnail file into a PNG (written atomically); arguments as :func:`decode_image`.
-
-    ``dst`` is the PNG, or a folder to write ``<stem>.png`` into (an existing one, or a
-    path ending in ``/``, created).
-
-    ``max_pixels`` limits the restored photo's pixels (and the thumbnail's), checked from
-    the header and the metadata before any model work (``None``: no limit but Pillow's).
-    """
-    src = Path(src)
-    dst = into_folder(dst, src, "png")
-    check_target(dst, force, src)
-    t0 = time.perf_counter()
-    data, name = read_bytes(src)
-    hr, m, lr_size = _decode(data, name, model, seed, scale, size, tile, precision, device, max_pixels, quality_hint)
-    u8 = to_uint8(hr)
-    gray = bool((u8[..., 0] == u8[..., 1]).all() and (u8[..., 1] == u8[..., 2]).all()) and _recorded_gray(data)
-    img = Image.fromarray(np.ascontiguousarray(u8[..., 0]), "L") if gray else Image.fromarray(u8, "RGB")
-    keep = _thumbnail_exif(data)
-    extra: dict[str, Any] = {"exif": exif_block(keep)} if keep else {}
-    write_image(dst, img, format="png", **extra)
-    return DecodeResult(src, dst, model_name(m), lr_size, (hr.shape[-1], hr.shape[-2]), time.perf_counter() - t0)

@@ -7,9 +7,12 @@ mechanism for all three formats::
     sain:v1 {"height": 512, "model": "sain-x2-jpeg", "scale": 2, "width": 768}
 
 ``sain:v1`` is the format version of this metadata (see CHANGELOG.md); a grayscale photo
-adds ``"gray": true``. The same EXIF block may hold the photo's kept camera and date
-tags (:data:`sain.imaging.photo.KEPT_EXIF`). The ``model`` is untrusted input: the
-decoder honours a zoo name only, never a path.
+adds ``"gray": true``. With ``--keep-metadata`` the same EXIF block holds the photo's own
+tags (:mod:`sain.imaging.metadata`). The ``model`` is a zoo name, or ``sha256:`` and the
+first 16 hex digits of the SHA-256 of the weight file it was made with (never a path:
+:func:`model_id`). It is untrusted input: the decoder honours a zoo name only, and a
+file model must be passed explicitly (:func:`load_coder` loads it; :mod:`sain.decoding`
+compares its hash with the recorded one).
 """
 
 from __future__ import annotations
@@ -17,19 +20,24 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-__all__ = ["META_PREFIX", "META_TAG", "ThumbnailInfo", "read_info"]
+from .imaging.metadata import copy_exif
+from .models import RescalingModel
+from .zoo import ZOO, file_sha256, get_model, model_name, resolve_model
+
+__all__ = ["FILE_MODEL_PREFIX", "META_PREFIX", "META_TAG", "ThumbnailInfo", "load_coder", "model_id", "read_info"]
 
 #: EXIF ImageDescription, where the metadata lives.
 META_TAG = 0x010E
 #: What the metadata text starts with (its format version).
 META_PREFIX = "sain:v1 "
+#: How the metadata names a model loaded from a weight file: this and 16 hex digits of its SHA-256.
+FILE_MODEL_PREFIX = "sha256:"
 
 PathLike = str | os.PathLike
 
@@ -76,16 +84,36 @@ class ThumbnailInfo:
             raise ValueError(f"corrupt sain metadata: {text[:80]!r}")
         return info
 
-    def exif(self, keep: Mapping[int, Mapping[int, Any]] | None = None) -> Image.Exif:
-        """The EXIF block to embed (:func:`sain.codecs.encode`'s ``exif``): the metadata,
-        and the photo's kept tags ``{IFD: {tag: value}}`` (:func:`sain.imaging.photo.kept_exif`)."""
-        exif = Image.Exif()
-        for ifd, tags in (keep or {}).items():
-            target = exif if ifd == 0 else exif.get_ifd(ifd)
-            for tag, value in tags.items():
-                target[tag] = value
+    def exif(self, base: Image.Exif | None = None) -> Image.Exif:
+        """The EXIF block to embed: a copy of ``base`` (the photo's own tags, kept with
+        ``--keep-metadata``; default none) with the metadata in ImageDescription."""
+        exif = (copy_exif(base) if base is not None else None) or Image.Exif()
         exif[META_TAG] = self.to_text()
         return exif
+
+
+def model_id(model: RescalingModel) -> str:
+    """How a thumbnail names ``model``: ``sha256:<16 hex>`` of the weight file it was loaded
+    from by :func:`load_coder` (never the path), else its name (a zoo name for a zoo model)."""
+    digest = getattr(model, "weights_sha256", None)
+    return f"{FILE_MODEL_PREFIX}{digest[:16]}" if digest else model_name(model)
+
+
+def load_coder(model: str | os.PathLike | RescalingModel | None) -> RescalingModel:
+    """:func:`sain.zoo.get_model`, and for a weight file its SHA-256 kept on the model
+    (``weights_sha256``), which :func:`model_id` records; a file that is a bundled model's
+    is named by its zoo name."""
+    m = get_model(model)
+    if isinstance(model, RescalingModel) or str(model) in ZOO or model is None:
+        return m
+    _, path, _ = resolve_model(model)
+    digest = file_sha256(path)
+    bundled = [e.name for e in ZOO.values() if e.sha256 == digest]
+    if bundled:
+        m.name = bundled[0]  # type: ignore[assignment]
+    else:
+        m.weights_sha256 = digest  # type: ignore[assignment]
+    return m
 
 
 def read_bytes(data_or_path: bytes | PathLike) -> tuple[bytes, str]:

@@ -278,16 +278,32 @@ def frame_index(text: str) -> int:
 
 
 def add_photo(p: argparse.ArgumentParser) -> None:
-    """``--background`` and ``--frame``: how transparent and animated photos are read."""
+    """``--background``, ``--frame``, ``--icc`` and ``--keep-metadata``: how a photo is read."""
+    from ..imaging.metadata import ICC_MODES
+
     p.add_argument(
         "--background",
         type=color,
         default=(255, 255, 255),
         metavar="COLOR",
-        help="colour that transparency is composited onto, with a note (default: white)",
+        help="colour that transparency is composited onto for JPEG, with a note (default: white; "
+        "WebP and AVIF thumbnails keep the alpha channel)",
     )
     p.add_argument(
         "--frame", type=frame_index, metavar="N", help="the frame of an animated GIF/WebP (required for one)"
+    )
+    p.add_argument(
+        "--icc",
+        choices=ICC_MODES,
+        default="keep",
+        help="keep: the outputs carry the photo's colour profile, the stored values are used (default); "
+        "convert-srgb: convert to sRGB first, untagged outputs",
+    )
+    p.add_argument(
+        "--keep-metadata",
+        action="store_true",
+        help="copy the photo's EXIF (camera, date, GPS, ...; less orientation) and XMP into the outputs "
+        "(default: stripped)",
     )
 
 

@@ -13,6 +13,7 @@ from .common import (
     check_output_dir,
     finish,
     make_output_dir,
+    print_notes,
     quality,
     require_inputs,
     show_progress,
@@ -24,7 +25,9 @@ DESCRIPTION = f"""Restore full-resolution photos (PNG) from thumbnails made by '
 The model and the original size are read from the thumbnail's metadata. For images
 from elsewhere (a plain JPEG), give --model and/or --scale (--model defaults to
 {DEFAULT_MODEL} then) and optionally --size; the size defaults to the thumbnail's
-size times the scale.
+size times the scale. A thumbnail made with a weight file records its hash, not
+its path: decode it with that file as --model. The restored PNG carries what the
+thumbnail carries: colour profile, EXIF and XMP (if kept), transparency.
 
 examples:
   sain decode thumbs/photo.jpg -o restored/         # restored/photo.png
@@ -61,8 +64,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..cli import UsageError
-    from ..encoding import decode_file
-    from ..zoo import get_model, model_name
+    from ..encoding import DecodeResult, decode_file
+    from ..thumbnail import load_coder
+    from ..zoo import model_name
     from .batch import expand_inputs, plan_outputs, process_files, refuse_aliases
 
     device = apply_runtime(args)
@@ -76,12 +80,17 @@ def run(args: argparse.Namespace) -> int:
     refuse_aliases(inputs, [p for src in inputs for p in outputs_of(src)])
     model = None
     if args.model is not None:
-        model = get_model(args.model)  # usage error (exit 2) before any work
+        model = load_coder(args.model)  # usage error (exit 2) before any work
         if args.scale is not None and args.scale != model.scale:
             raise UsageError(f"model {model_name(model)!r} is x{model.scale}, but --scale {args.scale} was given")
     todo = skip_existing(args, "decode", inputs, outputs_of)
     make_output_dir(args.output_dir)
     jobs, failures = plan_outputs(todo, args.output_dir, "png", args.force)
+
+    def report(r: DecodeResult) -> None:
+        print_notes("decode", r.notes, False)
+        print(r.summary())
+
     failures += process_files(
         jobs,
         lambda src, dst: decode_file(
@@ -100,6 +109,6 @@ def run(args: argparse.Namespace) -> int:
         ),
         progress=show_progress(args),
         desc="decode",
-        report=None if args.quiet else (lambda r: print(r.summary())),
+        report=None if args.quiet else report,
     )
     return finish("decode", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))

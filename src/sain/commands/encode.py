@@ -29,6 +29,10 @@ full-resolution photo from them. The model name, scale and original size are sto
 the file's metadata (EXIF ImageDescription), so odd sizes come back exactly.
 Photos larger than about 4 megapixels are processed in tiles (see --tile).
 
+The thumbnail carries the photo's colour profile (--icc convert-srgb converts to sRGB
+instead); EXIF and XMP are stripped unless --keep-metadata. WebP and AVIF thumbnails
+keep transparency; JPEG composites it onto --background.
+
 examples:
   sain encode photo.png -o thumbs/                  # thumbs/photo.jpg, {DEFAULT_MODEL}, quality 75
   sain encode shots/*.png -o thumbs/ --quality 50
@@ -48,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..encoding import SUFFIXES, EncodeResult, encode_file
-    from ..zoo import get_model
+    from ..thumbnail import load_coder
     from .batch import expand_inputs, plan_outputs, process_files, refuse_aliases
 
     check_format(args.format)
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return [args.output_dir / f"{src.stem}.{SUFFIXES[args.format]}"]
 
     refuse_aliases(inputs, [p for src in inputs for p in outputs_of(src)])
-    model = get_model(args.model)  # usage error (exit 2) before any work
+    model = load_coder(args.model)  # usage error (exit 2) before any work
     todo = skip_existing(args, "encode", inputs, outputs_of)
     make_output_dir(args.output_dir)
     jobs, failures = plan_outputs(todo, args.output_dir, SUFFIXES[args.format], args.force)
@@ -85,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             args.max_pixels,
             args.background,
             args.frame,
+            icc=args.icc,
+            keep_metadata=args.keep_metadata,
         ),
         progress=show_progress(args),
         desc="encode",

@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..compare import roundtrip_file, roundtrip_outputs
-    from ..zoo import get_model
+    from ..thumbnail import load_coder
     from .batch import Failure, expand_inputs, process_files, refuse_aliases
 
     check_format(args.format)
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         return list(roundtrip_outputs(src, args.output_dir, args.format).values())
 
     refuse_aliases(inputs, [p for src in inputs for p in outputs_of(src)])
-    model = get_model(args.model)
+    model = load_coder(args.model)
     todo = skip_existing(args, "roundtrip", inputs, outputs_of)
     make_output_dir(args.output_dir)
     jobs: list[tuple[Path, None]] = []
@@ -100,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
             args.max_pixels,
             args.background,
             args.frame,
+            icc=args.icc,
+            keep_metadata=args.keep_metadata,
         ),
         progress=show_progress(args),
         desc="roundtrip",

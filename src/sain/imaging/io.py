@@ -72,7 +72,7 @@ PathLike = str | os.PathLike
 
 #: The default limit on an image's pixels (width x height) for the commands, checked from
 #: the file's header before anything is decoded (``--max-pixels`` raises it).
-DEFAULT_MAX_PIXELS = 64_000_000
+DEFAULT_MAX_PIXELS = 100_000_000
 
 _PILLOW_LIMIT = threading.Lock()
 
