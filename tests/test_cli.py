@@ -275,6 +275,38 @@ def test_models(capsys):
     assert {"scale", "codec", "size_mb", "eval", "bundled"} <= set(rows[0])
 
 
+def test_models_table_shows_every_test_set_and_unbundled_models_apart(capsys):
+    """Issue 11 item 17: no test set is cut off the table; models without weights are listed apart."""
+    code, out, _ = run(["models"], capsys)
+    assert code == 0
+    table, _, foot = out.partition("\n\n")
+    rows = {line.split()[0]: line for line in table.splitlines()[1:]}
+    for e in sain.zoo.list_models():
+        assert (e.name in rows) == e.available, e.name
+        if e.available:
+            ev = sain.zoo.model_info(e).get("eval") or {}
+            for test_set in {k.split()[0] for k in ev if "vs bicubic" in k}:
+                assert f"{test_set} " in rows[e.name] + " ", (e.name, test_set)
+        else:
+            assert e.name in foot and "not bundled" in foot
+    assert "Set5" in rows["sain-x2-jpeg"]
+
+
+def test_no_user_text_cites_a_document_users_do_not_have(capsys):
+    """Issue 11 item 17: help texts, the package (its messages and reports) and the user
+    documents never cite SAIN_SPEC."""
+    from sain.cli import COMMANDS
+
+    for command in COMMANDS:
+        code, out, _ = run([command, "--help"], capsys)
+        assert code == 0 and "SAIN_SPEC" not in out, command
+    root = Path(__file__).parent.parent
+    package = root / "src" / "sain"
+    texts = [*package.rglob("*.py"), *package.rglob("*.toml"), *package.rglob("*.html"), *package.rglob("*.js")]
+    for path in [*texts, root / "README.md", root / "MODELS.md", root / "CHANGELOG.md"]:
+        assert "SAIN_SPEC" not in path.read_text(encoding="utf-8"), path
+
+
 # -- Python API ---------------------------------------------------------------------------
 
 

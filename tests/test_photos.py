@@ -2,12 +2,17 @@
 huge, float, grayscale, transparent, animated and colour-managed files.
 
 Every input is generated here; every failure must be one line, with no traceback and no
-output or temporary file left behind.
+output or temporary file left behind. The issue's numbered items, each under a heading
+``# -- N:`` below, except 6 (also ``test_cli.test_encode_decode_restores_exact_size``) and
+17 (``test_cli.test_models_table_shows_every_test_set_and_unbundled_models_apart`` and
+``test_cli.test_no_user_text_cites_a_document_users_do_not_have``); the corpus of 40+
+inputs is ``test_corpus_of_inputs``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -441,6 +446,36 @@ def test_encode_file_into_a_new_folder(tmp_path, weights):
     src = photo(tmp_path / "p.png")
     r = api.encode_file(src, f"{tmp_path}/new/", weights["box"])
     assert r.dst == tmp_path / "new" / "p.jpg" and r.dst.is_file()
+
+
+def _headline() -> dict[str, str]:
+    """The README's two headline bullets, by their bold label."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Bundled model", 1)[1].split("\n## ", 1)[0]
+    bullets = [b for b in section.split("\n- ")[1:] if b.startswith("**")]
+    return {b[2:].split("**", 1)[0]: " ".join(b.split()) for b in bullets}
+
+
+# -- 16: the README's headline says which comparison each number is ---------------------------
+
+
+def test_readme_headline_states_each_comparison_and_its_command():
+    bullets = _headline()
+    same_bytes, same_quality = bullets["Same bytes"], bullets["Same JPEG quality"]
+    assert "make demo" in same_bytes and "sain roundtrip" in same_bytes
+    assert "model-card" in same_quality and "larger" in same_quality  # it says SAIN's files are larger then
+    gains = [float(g) for g in re.findall(r"\+(\d+\.\d+)", same_bytes.split(" dB")[0])]
+    assert len(gains) == 4 and gains == sorted(gains)  # kodim23 at quality 30, 50, 70, 90
+
+
+@pytest.mark.slow
+def test_readme_same_bytes_numbers_are_what_make_demo_prints(tmp_path, capsys):
+    """The same-bytes gains of the headline are the demo's, to the printed 0.01 dB (+-0.02: bf16)."""
+    code, out, err = run(["demo", "-o", tmp_path], capsys)
+    assert code == 0, err
+    measured = [float(line.split()[-1]) for line in out.splitlines() if line.strip()[:2] in ("30", "50", "70", "90")]
+    claimed = [float(g) for g in re.findall(r"\+(\d+\.\d+)", _headline()["Same bytes"].split(" dB")[0])]
+    assert measured == pytest.approx(claimed, abs=0.02)
 
 
 # -- 6: grayscale in, grayscale out ------------------------------------------------------------
