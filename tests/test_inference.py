@@ -75,6 +75,19 @@ def test_pointwise_dense_block_equals_the_reference_form(shape):
             DenseBlock.pointwise = True
 
 
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN (torch's CPU builds have it)")
+def test_pointwise_training_forward_has_the_reference_gradients():
+    block = _randomize(DenseBlock(9, 3), 5).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 9, 11, 13).contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = torch.randn(2, 3, 11, 13)
+    grads = {}
+    for form in ("pointwise", "concat"):
+        out = block(x) if form == "pointwise" else block.forward_concat(x)
+        grads[form] = (out, *torch.autograd.grad((out * w).sum(), [x, *block.parameters()]))
+    for a, b in zip(grads["pointwise"], grads["concat"]):
+        torch.testing.assert_close(a, b, atol=2e-4, rtol=1e-4)
+
+
 def test_cat_channels_keeps_channels_last():
     a = torch.rand(1, 3, 5, 4).contiguous(memory_format=torch.channels_last)
     b = torch.rand(1, 9, 5, 4)

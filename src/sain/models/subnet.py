@@ -128,9 +128,12 @@ def split_weights(weights, biases, c_in: int, growth: int, dtype: torch.dtype) -
 _P1 = [1, 1]
 
 
-def _pointwise_forward(x: Tensor, parts: dict, biases: list[Tensor], dtype: torch.dtype) -> Tensor:
-    """The dense block by oneDNN convolutions that sum into per-layer accumulators
-    (see the module docstring); ``x`` on the CPU, fp32 or bf16."""
+def _pointwise_forward(
+    x: Tensor, parts: dict, biases: list[Tensor], dtype: torch.dtype
+) -> tuple[Tensor, list[Tensor], Tensor]:
+    """``(xs, feats, out)`` of the dense block by oneDNN convolutions that sum into
+    per-layer accumulators (see the module docstring); ``x`` on the CPU, fp32 or bf16.
+    ``feats`` are the activations ``f_1..f_4`` (the finished accumulators)."""
     assert _MKLDNN is not None
     conv, conv_into = _MKLDNN._convolution_pointwise, _MKLDNN._convolution_pointwise_.binary
     with torch.autocast("cpu", enabled=False):
@@ -143,7 +146,7 @@ def _pointwise_forward(x: Tensor, parts: dict, biases: list[Tensor], dtype: torc
                 conv_into(acc[k], f, parts[k, j], None, _P1, _P1, _P1, 1, "add", 1.0, None, [], None)
             if j < 4:
                 f = torch._C._nn.leaky_relu_(acc[j], SLOPE)  # layer j+1 is complete
-        return acc[4]
+        return xs, acc[:4], acc[4]
 
 
 class _FusedDenseBlock(torch.autograd.Function):
@@ -157,9 +160,14 @@ class _FusedDenseBlock(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w1, w2, w3, w4, w5, b1, b2, b3, b4, b5, growth: int, dtype: torch.dtype):
-        stacks, bias = stack_weights((w1, w2, w3, w4, w5), (b1, b2, b3, b4, b5), x.shape[1], growth, dtype)
+        weights, biases = (w1, w2, w3, w4, w5), (b1, b2, b3, b4, b5)
+        stacks, bias = stack_weights(weights, biases, x.shape[1], growth, dtype)
         fmt = memory_format_of(x)
-        xs, feats, out = _fused_forward(x, stacks, bias, growth, dtype, keep=True)
+        if DenseBlock.pointwise_training and fmt == torch.channels_last and pointwise_available(x, dtype):
+            parts, bs = split_weights(weights, biases, x.shape[1], growth, dtype)
+            xs, feats, out = _pointwise_forward(x, parts, bs, dtype)
+        else:
+            xs, feats, out = _fused_forward(x, stacks, bias, growth, dtype, keep=True)
         ctx.save_for_backward(xs, *feats, *stacks)
         ctx.growth, ctx.fmt, ctx.x_dtype = growth, fmt, x.dtype
         ctx.param_dtypes = [w.dtype for w in (w1, w2, w3, w4, w5)]
@@ -269,8 +277,10 @@ class DenseBlock(nn.Module):
             self.__dict__["_inference_cache"] = cache
         return cache[1], cache[2]
 
-    #: use :func:`_pointwise_forward` for inference where it applies (set False to compare)
+    #: use :func:`_pointwise_forward` for inference / for the training forward where it
+    #: applies (set False to compare)
     pointwise: bool = True
+    pointwise_training: bool = True
 
     @torch.no_grad()
     def forward_inference(self, x: Tensor) -> Tensor:
@@ -280,7 +290,7 @@ class DenseBlock(nn.Module):
         dtype = _compute_dtype(x)
         if self.pointwise and pointwise_available(x, dtype):
             parts, biases = self.inference_weights(dtype, x.device, "pointwise")
-            return _pointwise_forward(x, parts, biases, dtype).to(memory_format=memory_format_of(x))
+            return _pointwise_forward(x, parts, biases, dtype)[2].to(memory_format=memory_format_of(x))
         stacks, bias = self.inference_weights(dtype, x.device)
         return _fused_forward(x, stacks, bias, self.growth, dtype, keep=False)[2]
 
