@@ -1,6 +1,6 @@
 """Training-step throughput of SAIN x2 on the CPU: a plain fp32 step against the project's step.
 
-Two versions of the *same* training step (SAIN_SPEC section 4: forward, D(Q(LR)), GMM
+Two versions of the *same* training step (the paper's: forward, D(Q(LR)), GMM
 sample, inverse, the five loss terms, backward, gradient clipping at 10, Adam), on the
 paper's x2 model (5 E-blocks + 3 V-blocks), batch 8, 96 px crops (the CPU recipe of
 ``configs/sain_x2_jpeg_cpu.toml``):
@@ -173,6 +173,8 @@ CONV_OPS = (
     "aten::mkldnn_convolution_backward",
     "aten::_slow_conv2d_forward",
     "aten::_slow_conv2d_backward",
+    "mkldnn::_convolution_pointwise",  # oneDNN's fused convolutions (the dense blocks' forward)
+    "mkldnn::_convolution_pointwise_",
 )
 
 
