@@ -8,6 +8,7 @@
 This module gathers the public names of the modules that do the work, one job each:
 
 * :mod:`sain.thumbnail`: the metadata a thumbnail carries (:class:`ThumbnailInfo`, :func:`read_info`);
+* :mod:`sain.inspection`: what a file says about itself, its quality included (:func:`inspect_thumbnail`);
 * :mod:`sain.encoding`: :func:`encode_image` / :func:`encode_file`, :func:`decode_image` / :func:`decode_file`;
 * :mod:`sain.compare`: SAIN against bicubic at the same bytes (:func:`roundtrip_image`,
   :func:`match_quality`);
@@ -21,6 +22,8 @@ Quick start::
     >>> api.encode_file("photo.png", "thumbs/photo.jpg", quality=75)
     >>> api.decode_file("thumbs/photo.jpg", "restored/photo.png")
     >>> hr = api.decode_image("thumbs/photo.jpg")                 # (3, H, W) in [0, 1]
+    >>> api.inspect_thumbnail("thumbs/photo.jpg")["sain"]["quality"]
+    75
 
 Errors on bad input are ``ValueError`` (``ImageReadError``, ``CheckpointError``) or
 ``OSError`` with a one-line message naming the file.
@@ -57,6 +60,7 @@ from .encoding import (
     parse_size,
 )
 from .figures import comparison_image, detail_window, roundtrip_captions
+from .inspection import inspect_thumbnail
 from .thumbnail import ThumbnailInfo, read_info
 from .zoo import get_model, model_name
 
@@ -81,6 +85,7 @@ __all__ = [
     "encode_image",
     "expand_inputs",
     "get_model",
+    "inspect_thumbnail",
     "match_quality",
     "model_name",
     "pad_to_multiple",

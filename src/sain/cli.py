@@ -18,6 +18,7 @@ COMMANDS = {
     "decode": "Restore full-resolution PNGs from thumbnails.",
     "roundtrip": "Encode + decode a photo and compare with bicubic at the same bytes.",
     "demo": "SAIN vs bicubic on the bundled sample photo at several qualities.",
+    "info": "Show what a thumbnail records: model, sizes, codec quality (its tables and metadata).",
     "models": "List the bundled and known models.",
     "train": "Train SAIN or the IRN baseline on a folder of images.",
     "pack": "Pack a training checkpoint into a portable state file (to resume elsewhere).",

@@ -9,6 +9,17 @@ The metadata is untrusted input: it may name a zoo model, never a file to load. 
 thumbnail made with a weight file records the file's hash (:func:`sain.thumbnail.model_id`);
 decoding it needs that file as ``model``, and a model whose name or hash differs from the
 recorded one gets a note (:attr:`DecodeResult.notes`).
+
+A quality-aware model restores at the codec quality the file received
+(:func:`choose_quality`)::
+
+    --quality-hint ──────────────────────────────────────────────────────> that quality
+    JPEG quantisation tables (exact for libjpeg's, else the nearest) ────> their quality
+    else the quality recorded in the sain:v1 metadata (WebP, AVIF) ──────> that quality
+    else none (the model's default)
+
+The tables win over the metadata because a second party may have re-compressed the JPEG
+after it was written; when the two disagree, a note says so.
 """
 
 from __future__ import annotations
@@ -43,7 +54,16 @@ from .thumbnail import (
 )
 from .zoo import DEFAULT_MODEL, ZOO, get_model, model_name
 
-__all__ = ["DecodeResult", "decode_file", "decode_image", "parse_size", "received_quality"]
+__all__ = [
+    "QUALITY_SOURCES",
+    "DecodeResult",
+    "QualityChoice",
+    "choose_quality",
+    "decode_file",
+    "decode_image",
+    "parse_size",
+    "received_quality",
+]
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -142,25 +162,76 @@ def _decode(
     except ImageReadError as e:
         msg = str(e).replace("cannot read image", "cannot restore", 1).replace(" is ", " would be ", 1)
         raise ImageReadError(msg) from None
-    quality = received_quality(data, quality_hint) if m.quality_aware else None
+    quality = None
+    if m.quality_aware:
+        choice = choose_quality(data, quality_hint, None if info is None else info.quality, name)
+        quality = choice.quality
+        if choice.note:
+            notes.append(choice.note)
     hr = ModelMethod(m, tile, precision, device).upscale(lr[None], seed, quality=quality)[0, :, :H, :W]
     if info is not None and info.gray:  # grayscale in, grayscale out: the channels' mean, 8 bits
         hr = torch.round(hr.clamp(0, 1).mean(dim=0, keepdim=True) * 255).div(255).expand(3, -1, -1)
     return _Decoded(hr, m, (int(w), int(h)), info, notes)
 
 
-def received_quality(data: bytes, hint: int | None = None) -> int | None:
-    """The codec quality a quality-aware model restores at: ``hint`` if given, else the
-    libjpeg quality read from a JPEG's quantisation tables (exact for libjpeg's standard
-    tables, the nearest otherwise), else ``None`` (the model's default)."""
+#: Where :func:`choose_quality` found the quality, in order of precedence.
+QUALITY_SOURCES = ("hint", "tables", "metadata", "none")
+
+
+@dataclass(frozen=True)
+class QualityChoice:
+    """The codec quality a quality-aware model restores a thumbnail at, and why.
+
+    Attributes:
+        quality: 1..100, or ``None`` (the model's default).
+        source: one of :data:`QUALITY_SOURCES`: ``hint`` (given by the caller), ``tables``
+            (a JPEG's quantisation tables), ``metadata`` (recorded by ``sain encode``),
+            ``none``.
+        note: set when the tables and the recorded quality disagree (the file was
+            re-compressed after it was written); the tables are used.
+    """
+
+    quality: int | None
+    source: str
+    note: str | None = None
+
+
+def choose_quality(
+    data: bytes, hint: int | None = None, recorded: int | None = None, name: str = "<bytes>"
+) -> QualityChoice:
+    """Which quality to restore ``data`` (a thumbnail's bytes) at: ``hint`` if given, else a
+    JPEG's quantisation tables (:func:`~sain.codecs.jpeg_quality.estimate_jpeg_quality`),
+    else ``recorded`` (the :attr:`~sain.thumbnail.ThumbnailInfo.quality` of its metadata,
+    for WebP / AVIF, which have no tables), else none. ``name`` is for the note."""
     if hint is not None:
-        return check_quality(hint)
+        return QualityChoice(check_quality(hint), "hint")
     from .codecs.jpeg_quality import estimate_jpeg_quality
 
     try:
-        return estimate_jpeg_quality(data).quality
+        tables = estimate_jpeg_quality(data).quality
     except ValueError:  # not a JPEG (WebP, AVIF): no tables to read
-        return None
+        tables = None
+    if tables is not None:
+        note = None
+        if recorded is not None and recorded != tables:
+            note = (
+                f"{name}: its quantisation tables say quality {tables}, its metadata records {recorded} "
+                f"(re-compressed after it was written?); a quality-aware model restores at {tables}, from the tables"
+            )
+        return QualityChoice(tables, "tables", note)
+    if recorded is not None:
+        return QualityChoice(check_quality(recorded), "metadata")
+    return QualityChoice(None, "none")
+
+
+def received_quality(data: bytes, hint: int | None = None) -> int | None:
+    """The codec quality a quality-aware model restores at (:func:`choose_quality`, the
+    recorded quality read from ``data``'s own metadata; ``None``: the model's default)."""
+    try:
+        info = info_from_bytes(data, "<bytes>")
+    except ValueError:  # not an image, or corrupt metadata: nothing recorded to use
+        info = None
+    return choose_quality(data, hint, None if info is None else info.quality).quality
 
 
 def decode_image(
@@ -189,7 +260,7 @@ def decode_image(
             metadata, else the LR size times the scale.
         tile, precision, device: as :func:`sain.encoding.encode_image`.
         quality_hint: the codec quality for a quality-aware model (default: read from the
-            file, :func:`received_quality`).
+            file: a JPEG's tables, else the recorded quality, :func:`choose_quality`).
 
     Returns:
         (3, H, W) RGB float in [0, 1], rounded to 8 bits.

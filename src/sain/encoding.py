@@ -1,7 +1,7 @@
 """Encode photos into thumbnails (the ``sain encode`` work); decoding is :mod:`sain.decoding`.
 
     photo ─read_photo─> HR (+ alpha, tags) ─reflect-pad to a multiple of s─> model.downscale ─8 bits─> LR
-    LR (+ alpha, MATLAB bicubic / s) ─JPEG/WebP/AVIF + metadata (model, scale, original size)─> thumbnail file
+    LR (+ alpha, MATLAB bicubic / s) ─JPEG/WebP/AVIF + metadata (model, scale, original size, quality)─> thumbnail
 
     thumbnail ─decode─> LR ─model.upscale (seeded GMM latent)─> HR ─crop to the original size─> PNG
 
@@ -16,6 +16,7 @@ Errors on bad input are ``ValueError`` (``ImageReadError``, ``CheckpointError``)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -125,11 +126,14 @@ def encode_lr(
     alpha: np.ndarray | None = None,
 ) -> bytes:
     """An 8-bit LR (H, W, 3) as a file of ``fmt``; with ``info``, a thumbnail (metadata
-    embedded); tagged with ``metadata`` (ICC profile, EXIF, XMP, :mod:`sain.imaging.metadata`);
-    ``alpha`` (H, W) uint8 adds an alpha channel (:data:`ALPHA_FORMATS` only). Without
-    ``metadata`` and ``alpha``, the bytes of :func:`sain.codecs.encode` with the metadata."""
+    embedded, ``quality`` recorded in it); tagged with ``metadata`` (ICC profile, EXIF, XMP,
+    :mod:`sain.imaging.metadata`); ``alpha`` (H, W) uint8 adds an alpha channel
+    (:data:`ALPHA_FORMATS` only). Without ``metadata`` and ``alpha``, the bytes of
+    :func:`sain.codecs.encode` with the metadata."""
     fmt, quality = check_format(fmt), check_quality(quality)
     pil_format = CODECS[fmt].pil_format
+    if info is not None and info.quality != quality:
+        info = dataclasses.replace(info, quality=quality)  # the quality this file is written at
     exif = None if info is None else info.exif(metadata.exif if metadata is not None else None)
     pixels = lr_u8
     if alpha is not None:
@@ -184,7 +188,8 @@ def encode_image(
             (:func:`shrink_alpha`); WebP and AVIF only (``ValueError`` for JPEG).
 
     Returns:
-        ``(file bytes, ThumbnailInfo)``; the LR is ``ceil(H/s) x ceil(W/s)``.
+        ``(file bytes, ThumbnailInfo)``, the info as written (``quality`` included); the LR
+        is ``ceil(H/s) x ceil(W/s)``.
     """
     fmt, quality = check_format(fmt), check_quality(quality)
     m = load_coder(model)
@@ -196,7 +201,7 @@ def encode_image(
             raise ValueError(f"alpha must be an (H, W) = ({h}, {w}) tensor, got {tuple(getattr(alpha, 'shape', ()))}")
     lr = ModelMethod(m, tile, precision, device).downscale(pad_to_multiple(hr4, m.scale))
     g = is_gray(hr4) if gray is None else bool(gray)
-    info = ThumbnailInfo(model=model_id(m), scale=m.scale, width=int(w), height=int(h), gray=g)
+    info = ThumbnailInfo(model=model_id(m), scale=m.scale, width=int(w), height=int(h), gray=g, quality=quality)
     lr_alpha = None if alpha is None else shrink_alpha(alpha, m.scale)
     return encode_lr(to_uint8(lr[0]), fmt, quality, info, metadata, lr_alpha), info
 

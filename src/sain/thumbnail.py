@@ -4,13 +4,17 @@ A thumbnail is an ordinary JPEG / WebP / AVIF file that any viewer opens. What t
 decoder needs is stored in the file's EXIF ImageDescription tag (0x010E), the same
 mechanism for all three formats::
 
-    sain:v1 {"height": 512, "model": "sain-x2-jpeg", "scale": 2, "width": 768}
+    sain:v1 {"height": 512, "model": "sain-x2-jpeg", "quality": 75, "scale": 2, "width": 768}
 
 ``sain:v1`` is the format version of this metadata (see CHANGELOG.md); a grayscale photo
-adds ``"gray": true``. With ``--keep-metadata`` the same EXIF block holds the photo's own
-tags (:mod:`sain.imaging.metadata`). The ``model`` is a zoo name, or ``sha256:`` and the
-first 16 hex digits of the SHA-256 of the weight file it was made with (never a path:
-:func:`model_id`). It is untrusted input: the decoder honours a zoo name only, and a
+adds ``"gray": true``, and ``"quality": Q`` records the codec quality the thumbnail was
+written at (every format; absent in thumbnails written before it was added, which read as
+before). For a WebP or AVIF thumbnail that is the only record of its quality; a JPEG's
+quantisation tables say it again, and they win when a second party re-compressed the file
+(:func:`sain.decoding.choose_quality`). With ``--keep-metadata`` the same EXIF block holds
+the photo's own tags (:mod:`sain.imaging.metadata`). The ``model`` is a zoo name, or
+``sha256:`` and the first 16 hex digits of the SHA-256 of the weight file it was made with
+(never a path: :func:`model_id`). It is untrusted input: the decoder honours a zoo name only, and a
 file model must be passed explicitly (:func:`load_coder` loads it; :mod:`sain.decoding`
 compares its hash with the recorded one).
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,19 +48,27 @@ PathLike = str | os.PathLike
 
 @dataclass(frozen=True)
 class ThumbnailInfo:
-    """What a thumbnail's metadata records: the model, its scale, the original size, and
-    whether the photo was grayscale (then ``"gray": true``; absent for colour photos)."""
+    """What a thumbnail's metadata records: the model, its scale, the original size,
+    whether the photo was grayscale (then ``"gray": true``; absent for colour photos), and
+    the codec quality it was written at (``"quality"``; ``None`` when not recorded).
+
+    ``quality`` says how this file was written, not which photo it restores: it is left out
+    of ``==`` (records of the same photo, model and size are equal whatever quality each
+    file was written at)."""
 
     model: str
     scale: int
     width: int
     height: int
     gray: bool = False
+    quality: int | None = field(default=None, compare=False)
 
     def to_text(self) -> str:
         d: dict[str, Any] = {"model": self.model, "scale": self.scale, "width": self.width, "height": self.height}
         if self.gray:
             d["gray"] = True
+        if self.quality is not None:
+            d["quality"] = self.quality
         return META_PREFIX + json.dumps(d, sort_keys=True, separators=(", ", ": "))
 
     @classmethod
@@ -72,11 +84,16 @@ class ThumbnailInfo:
             return None
         try:
             d = json.loads(text[len(META_PREFIX) :])
-            gray = d.get("gray", False)
-            if not isinstance(gray, bool):
+            gray, quality = d.get("gray", False), d.get("quality")
+            if not isinstance(gray, bool) or not (quality is None or _is_quality(quality)):
                 raise TypeError
             info = cls(
-                model=str(d["model"]), scale=int(d["scale"]), width=int(d["width"]), height=int(d["height"]), gray=gray
+                model=str(d["model"]),
+                scale=int(d["scale"]),
+                width=int(d["width"]),
+                height=int(d["height"]),
+                gray=gray,
+                quality=quality,
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ValueError(f"corrupt sain metadata: {text[:80]!r}") from None
@@ -90,6 +107,11 @@ class ThumbnailInfo:
         exif = (copy_exif(base) if base is not None else None) or Image.Exif()
         exif[META_TAG] = self.to_text()
         return exif
+
+
+def _is_quality(q: Any) -> bool:
+    """A recorded codec quality: an int (not a bool) in 1..100."""
+    return isinstance(q, int) and not isinstance(q, bool) and 1 <= q <= 100
 
 
 def model_id(model: RescalingModel) -> str:
