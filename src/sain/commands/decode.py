@@ -57,7 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--quality-hint",
         type=quality,
         metavar="Q",
-        help="codec quality for a quality-aware model (default: read from the JPEG's quantisation tables)",
+        help="codec quality for a quality-aware model (default: read from a JPEG's quantisation "
+        "tables, or the quality recorded in a WebP/AVIF thumbnail's metadata; see 'sain info')",
     )
     add_runtime(p)
 
