@@ -13,6 +13,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 import sain
+from _tiny_train import train_two_steps
 from sain import cli, tiling
 from sain.checkpoint import CheckpointError, load_checkpoint, save_weights
 from sain.models import (
@@ -143,33 +144,10 @@ def test_toy_architecture_trains_two_steps_through_sain_train(toy_arch, tmp_path
     for i in range(3):
         img = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
         Image.fromarray(img).save(tmp_path / "train" / f"{i}.png")
-    config = tmp_path / "toy.toml"
-    config.write_text(f"""
-[model]
-arch = "toy"
-scale = 2
-blocks = 2
-[data]
-train = {json.dumps(str(tmp_path / "train"))}
-val_holdout = 1
-val_crop = 32
-patch = 16
-batch = 2
-workers = 0
-[optim]
-iters = 2
-[run]
-threads = 1
-amp = "none"
-val_every = 2
-log_every = 1
-""")
-    out = tmp_path / "run"
-    assert cli.main(["train", str(config), "--out", str(out), "--no-progress"]) == 0
+    out, rows = train_two_steps(tmp_path, 'arch = "toy"\nscale = 2\nblocks = 2', tmp_path / "train", patch=16)
     model = load_checkpoint(out / "model.safetensors")
     assert type(model) is Toy and model.blocks == 2
-    rows = (out / "log.csv").read_text().splitlines()
-    assert rows[0].startswith("step,fit,latent,rec,loss") and len(rows) == 3
+    assert list(rows[0])[:5] == ["step", "fit", "latent", "rec", "loss"]
     assert load_config(out / "config.toml").model.to_dict() == {"arch": "toy", "scale": 2, "blocks": 2}
 
 

@@ -1,0 +1,40 @@
+"""Two training steps through `sain train` on a tiny config: the shared setup of the
+plug-in tests (a new architecture or objective trains like the bundled ones)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from sain import cli
+
+
+def train_two_steps(
+    tmp_path: Path, model: str, train: Path, patch: int = 32, loss: str = ""
+) -> tuple[Path, list[dict]]:
+    """Write a config with this ``[model]`` section body (and ``[loss]`` body, if any), run
+    two steps of `sain train` into ``tmp_path / "run"``; return the run folder and the
+    rows of its log (every value a float, every one finite)."""
+    loss_section = f"[loss]\n{loss}\n" if loss else ""
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        f"[model]\n{model}\n"
+        f"[data]\ntrain = {json.dumps(str(train))}\nval_holdout = 1\nval_crop = 32\npatch = {patch}\n"
+        "batch = 2\nworkers = 0\n"
+        f"{loss_section}"
+        "[optim]\niters = 2\n"
+        '[run]\nthreads = 1\namp = "none"\nval_every = 2\nlog_every = 1\n'
+    )
+    out = tmp_path / "run"
+    assert cli.main(["train", str(config), "--out", str(out), "--no-progress"]) == 0
+    lines = (out / "log.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    assert header[0] == "step" and len(lines) == 3, lines
+    rows = []
+    for line in lines[1:]:
+        row = {k: float(v) for k, v in zip(header, line.split(","), strict=True) if v != ""}
+        assert all(np.isfinite(v) for v in row.values()), row
+        rows.append(row)
+    return out, rows
