@@ -201,6 +201,25 @@ def sain_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor]:
     if r_ref is None:
         r_ref = codec_roundtrip(lr_ref.detach().cpu(), obj.codec, obj.quality)[0]
     r_q = job.result()[0] if job else codec_roundtrip(q_cpu, obj.codec, obj.quality)[0]
+    return five_terms(obj, x, x_hat, lr, lr_ref, q, lr_rec, y_sim, r_ref, r_q)
+
+
+def five_terms(
+    obj: Objective,
+    x: Tensor,
+    x_hat: Tensor,
+    lr: Tensor,
+    lr_ref: Tensor,
+    q: Tensor,
+    lr_rec: Tensor,
+    y_sim: Tensor,
+    r_ref: Tensor,
+    r_q: Tensor,
+) -> dict[str, Tensor]:
+    """SAIN's five terms and their weighted sum ``loss`` (module docstring), from the passes'
+    results: ``r_ref`` / ``r_q`` are the real codec's outputs of ``lr_ref`` / ``q`` (moved to
+    ``x``'s device here)."""
+    dev = x.device
     terms = {
         "fit1": l2(lr, lr_ref),
         "fit2": l2(y_sim, r_ref.to(dev)),

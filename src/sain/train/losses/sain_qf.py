@@ -34,7 +34,7 @@ from torch import Tensor
 
 from ...codecs import codec_roundtrip, diff_jpeg, quantize
 from ...models.sain_qf import SAINQF
-from ..objective import Objective, l1, l2, register_objective
+from ..objective import Objective, five_terms, register_objective
 
 
 def draw_qualities(n: int, quality_range: tuple[int, int], generator: torch.Generator | None = None) -> Tensor:
@@ -90,13 +90,4 @@ def sain_qf_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor]
     with obj.autocast(dev):
         x_hat, lr_rec = model.inverse(obj.fmt(torch.cat((d, z), 1)), quality=qualities)
     r_q, r_ref = job.result() if job else _real_targets(q_cpu, ref_cpu, obj.codec, qualities)
-    terms = {
-        "fit1": l2(lr, lr_ref),
-        "fit2": l2(y_sim, r_ref.to(dev)),
-        "rel": l2(y_sim, r_q.to(dev)),
-        "reg": l2(q, lr_rec),
-        "rec": l1(x_hat, x),
-    }
-    fit = terms["fit1"] + terms["fit2"] + terms["rel"] + terms["reg"]
-    terms["loss"] = obj.lambda_rec * terms["rec"] + obj.lambda_fit * fit / 4
-    return terms
+    return five_terms(obj, x, x_hat, lr, lr_ref, q, lr_rec, y_sim, r_ref, r_q)
