@@ -7,7 +7,8 @@ For each quality::
                                                          PSNR-Y / SSIM-Y vs the original <┘
 
 This is the work of ``sain roundtrip`` and ``sain demo``; the figures are drawn by
-:mod:`sain.figures`.
+:mod:`sain.figures`. The match (:func:`match_quality`, rule ``"not-above"``) lives in
+:mod:`sain.same_bytes`, shared with ``sain eval``'s same-bytes table.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from .imaging.photo import read_photo
 from .metrics import psnr, ssim
 from .models import RescalingModel
 from .pipeline import BicubicMethod, ModelMethod, Tile, quantize_u8
+from .same_bytes import match_quality
 from .thumbnail import PathLike, ThumbnailInfo, load_coder, model_id
 from .zoo import DEFAULT_MODEL, model_name
 
@@ -57,36 +59,6 @@ __all__ = [
 
 #: The photo ``sain demo`` uses: kodim23 of the Kodak suite (768 x 512).
 SAMPLE_IMAGE = Path(str(resources.files("sain") / "data" / "sample.png"))
-
-
-def match_quality(lr_u8: np.ndarray, fmt: str, target_bytes: int) -> tuple[int, bytes]:
-    """The quality whose file is closest to ``target_bytes`` without exceeding it.
-
-    Bisection over 1..100 (file size grows with quality, up to small wobbles); when even
-    quality 1 is larger than the target, quality 1.
-
-    Returns:
-        ``(quality, file bytes)``.
-    """
-    cache: dict[int, bytes] = {}
-
-    def at(q: int) -> bytes:
-        if q not in cache:
-            cache[q] = encode(lr_u8, fmt, q)
-        return cache[q]
-
-    if len(at(100)) <= target_bytes:
-        return 100, at(100)
-    if len(at(1)) > target_bytes:
-        return 1, at(1)
-    lo, hi = 1, 100  # size(lo) <= target < size(hi)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if len(at(mid)) <= target_bytes:
-            lo = mid
-        else:
-            hi = mid
-    return lo, at(lo)
 
 
 @dataclass

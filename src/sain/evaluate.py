@@ -19,16 +19,20 @@ MATLAB-style bicubic up) or ``jpeg-hr``: the rate-distortion alternative that co
 the full-resolution image itself with the same codec, over its own sweep of qualities
 (:data:`DEFAULT_HR_QUALITIES`), so that its file sizes span those of the rescalers' LRs.
 
+That is the comparison at the same codec quality. Each network (every model but
+``bicubic`` and ``jpeg-hr``) is also compared with bicubic at the same bytes
+(:mod:`sain.same_bytes`): per image and quality, bicubic's LR re-encoded at the quality
+whose file is closest to the network's (the files the receiver gets, with ``recompress``).
+
 The per-dataset means (one record per dataset x model x quality) and the per-image rows
 are written by :func:`write_report` as ``results.json``, ``results.csv``,
-``per_image.csv``, ``results.md`` (tables laid out like the paper's) and PNG plots.
+``per_image.csv``, ``results.md`` (tables laid out like the paper's), PNG plots and
+the same-bytes files.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,13 +42,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .codecs import CODECS, check_format, check_quality, codec_roundtrip
-from .imaging import list_images, read_image, write_image
+from .codecs import CODECS, check_format, codec_roundtrip
+from .eval_inputs import dataset_images, load_methods, modcrop, parse_qualities
+from .imaging import read_image, write_image
 from .metrics import psnr, ssim
 from .models import RescalingModel
-from .pipeline import BASELINE_METHODS, BicubicMethod, HRCodecMethod, Method, ModelMethod, get_method
-from .reports import METRICS, safe_name, write_report
-from .zoo import get_model
+from .pipeline import BicubicMethod, HRCodecMethod, Method, ModelMethod
+from .reports import aggregate, safe_name, write_report
+from .same_bytes import BicubicAtBytes, aggregate_same_bytes
 
 __all__ = [
     "BASELINE",
@@ -92,106 +97,16 @@ class EvalResult:
             and :data:`METRICS`), in dataset, model, quality order.
         per_image: one dict per image x model x quality (the same keys, ``image``,
             ``height`` and ``width`` instead of ``images``).
+        same_bytes: one dict per dataset x network x quality: the network against bicubic
+            at the same bytes (:func:`sain.same_bytes.aggregate_same_bytes`); empty for
+            bicubic and ``jpeg-hr``, with PNG and with ``same_bytes=False``.
+        same_bytes_per_image: the same per image (:meth:`~sain.same_bytes.BicubicAtBytes.row`).
     """
 
     records: list[dict] = field(default_factory=list)
     per_image: list[dict] = field(default_factory=list)
-
-
-def parse_qualities(text: str | Iterable[int]) -> list[int]:
-    """``"30,50,70"`` (or a list of ints) -> ``[30, 50, 70]``: unique, sorted, each in 1..100.
-
-    Raises:
-        ValueError: empty list, a value that is not an integer, or one out of 1..100.
-    """
-    items = [s.strip() for s in text.split(",")] if isinstance(text, str) else list(text)
-    out: list[int] = []
-    for item in items:
-        if isinstance(item, str):
-            if not re.fullmatch(r"[+-]?\d+", item):
-                raise ValueError(f"bad quality list {text!r}: {item!r} is not an integer")
-            q = int(item)
-        elif isinstance(item, bool) or not isinstance(item, int | np.integer):
-            raise ValueError(f"bad quality list {text!r}: {item!r} is not an integer")
-        else:
-            q = int(item)
-        out.append(check_quality(q))
-    if not out:
-        raise ValueError("empty quality list")
-    return sorted(set(out))
-
-
-def modcrop(img: Tensor, n: int) -> Tensor:
-    """Crop ``(3, H, W)`` to ``(3, H - H % n, W - W % n)``, keeping the top-left corner (GTmod-n)."""
-    h, w = img.shape[-2:]
-    return img[..., : h - h % n, : w - w % n]
-
-
-def _load_methods(
-    models: Sequence[str | Path | RescalingModel | Method],
-    scale: int | None,
-    precision: str = "fp32",
-    device: str | None = None,
-) -> tuple[list[Method], int]:
-    """The methods to evaluate and the scale: networks first (their scale decides), then
-    the baselines at that scale, in the order given."""
-    if not models:
-        raise ValueError("no model to evaluate")
-    nets: dict[int, Method] = {}
-    for i, m in enumerate(models):
-        if isinstance(m, RescalingModel):
-            nets[i] = ModelMethod(get_model(m).eval(), precision=precision, device=device)
-        elif isinstance(m, Method) or str(m) not in BASELINE_METHODS:
-            nets[i] = get_method(m, precision=precision, device=device)
-    scale = _resolve_scale(list(nets.values()), scale)
-    methods = [nets[i] if i in nets else get_method(str(m), scale) for i, m in enumerate(models)]
-    seen: set[str] = set()
-    for meth in methods:
-        if meth.name in seen:
-            raise ValueError(f"model {meth.name!r} given twice (or two weight files with the same name)")
-        seen.add(meth.name)
-    return methods, scale
-
-
-def _resolve_scale(methods: list[Method], scale: int | None) -> int:
-    scales = {m.name: m.scale for m in methods if m.kind == ModelMethod.kind}
-    distinct = sorted(set(scales.values()))
-    if len(distinct) > 1:
-        desc = ", ".join(f"{n} x{s}" for n, s in scales.items())
-        raise ValueError(f"models of different scales cannot be evaluated together ({desc})")
-    if scale is not None:
-        if isinstance(scale, bool) or not isinstance(scale, int | np.integer) or scale < 2:
-            raise ValueError(f"scale must be an integer >= 2, got {scale!r}")
-        for name, s in scales.items():
-            if s != scale:
-                raise ValueError(f"model {name!r} is a x{s} model but --scale {scale} was given")
-        return int(scale)
-    return distinct[0] if distinct else 2
-
-
-def _dataset_images(datasets: Sequence[str | Path]) -> list[tuple[str, Path, list[Path]]]:
-    if not datasets:
-        raise ValueError("no data folder given")
-    out: list[tuple[str, Path, list[Path]]] = []
-    names: dict[str, Path] = {}
-    for d in datasets:
-        folder = Path(d)
-        if not folder.exists():
-            raise FileNotFoundError(f"data folder not found: {folder}")
-        if not folder.is_dir():
-            raise ValueError(f"not a folder: {folder}")
-        images = list_images(folder)
-        if not images:
-            raise ValueError(f"no images in {folder}")
-        name = folder.resolve().name
-        if name in names:
-            raise ValueError(
-                f"two data folders named {name!r} ({names[name]} and {folder}); "
-                "rename one so the report can tell them apart"
-            )
-        names[name] = folder
-        out.append((name, folder, images))
-    return out
+    same_bytes: list[dict] = field(default_factory=list)
+    same_bytes_per_image: list[dict] = field(default_factory=list)
 
 
 def _pair_metrics(a: Tensor, b: Tensor, crop: int, prefix: str, rgb: bool = True) -> dict[str, float]:
@@ -205,15 +120,6 @@ def _pair_metrics(a: Tensor, b: Tensor, crop: int, prefix: str, rgb: bool = True
 def _save_compressed(path: Path, img: Tensor, fmt: str, quality: int) -> None:
     """Write the compressed file the codec produced (Pillow's encoder is deterministic)."""
     write_image(path, img, format=fmt, quality=None if fmt == "png" else quality)
-
-
-def _mean(values: list) -> float | None:
-    vals = [v for v in values if v is not None]
-    if not vals:
-        return None
-    if any(math.isinf(v) for v in vals):
-        return float("inf")
-    return float(np.mean(vals))
 
 
 def evaluate(
@@ -230,6 +136,7 @@ def evaluate(
     device: str | torch.device = "cpu",
     precision: str = "fp32",
     recompress: int | None = None,
+    same_bytes: bool = True,
 ) -> EvalResult:
     """Run the SAIN paper's evaluation protocol.
 
@@ -259,6 +166,11 @@ def evaluate(
         recompress: re-encode every received LR once more at this quality (a second party
             re-compressing the thumbnail), before restoring; quality-aware models are told
             the final quality. Records and rows carry ``recompress``.
+        same_bytes: also compare each network (every model but ``bicubic`` and ``jpeg-hr``)
+            with bicubic at the same bytes, per image and quality: bicubic's LR re-encoded
+            at the quality whose file is closest to the network's, ties to the smaller
+            file (:mod:`sain.same_bytes`; with ``recompress``, the files the receiver gets).
+            Not with PNG (lossless: the quality does not change the size).
 
     Returns:
         :class:`EvalResult` with per-dataset ``records`` and ``per_image`` rows. PSNR in dB,
@@ -271,7 +183,7 @@ def evaluate(
     """
     fmt = check_format(fmt)
     qualities = parse_qualities(qualities)
-    methods, scale = _load_methods(models, scale, precision)
+    methods, scale = load_methods(models, scale, precision)
     if recompress is not None:
         recompress = parse_qualities([recompress])[0]
     if hr_qualities is None:
@@ -280,11 +192,12 @@ def evaluate(
     n = scale if modcrop is None else modcrop
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1 or n % scale:
         raise ValueError(f"modcrop must be a positive multiple of the scale {scale}, got {modcrop!r}")
-    data = _dataset_images(datasets)
+    data = dataset_images(datasets)
     save_root = Path(save_images_dir) if save_images_dir is not None else None
     for m in methods:
         if isinstance(m, ModelMethod):
             m.to(device)
+    same_bytes = same_bytes and fmt != "png" and any(_is_network(m) for m in methods)
 
     from tqdm.auto import tqdm
 
@@ -295,29 +208,31 @@ def evaluate(
         with torch.inference_mode():
             for name, folder, images in data:
                 rows: list[dict] = []
+                matched: list[dict] = []
                 for path in images:
                     bar.set_postfix_str(f"{name}/{path.name}", refresh=False)
-                    rows.extend(
-                        _evaluate_image(
-                            methods,
-                            name,
-                            folder,
-                            path,
-                            fmt,
-                            qualities,
-                            hr_qualities,
-                            scale,
-                            int(n),
-                            seed,
-                            save_root,
-                            recompress,
-                        )
+                    image_rows, image_matched = _evaluate_image(
+                        methods,
+                        name,
+                        folder,
+                        path,
+                        fmt,
+                        qualities,
+                        hr_qualities,
+                        scale,
+                        int(n),
+                        seed,
+                        save_root,
+                        recompress,
+                        same_bytes,
                     )
+                    rows += image_rows
+                    matched += image_matched
                     bar.update(1)
                 result.per_image.extend(rows)
-                result.records.extend(
-                    dict(r, recompress=recompress) for r in _aggregate(rows, methods, name, scale, int(n), seed)
-                )
+                result.records.extend(aggregate(rows))
+                result.same_bytes_per_image.extend(matched)
+                result.same_bytes.extend(aggregate_same_bytes(matched))
     finally:
         bar.close()
     return result
@@ -336,7 +251,9 @@ def _evaluate_image(
     seed: int,
     save_root: Path | None,
     recompress: int | None = None,
-) -> list[dict]:
+    same_bytes: bool = False,
+) -> tuple[list[dict], list[dict]]:
+    """The rows of one image (every method and quality) and its same-bytes rows."""
     hr = modcrop(read_image(path), n)
     h, w = hr.shape[-2:]
     # SSIM needs an 11x11 window: on the HR after the border crop, and on the LR
@@ -371,6 +288,8 @@ def _evaluate_image(
         "received_ssim_y": None,
     }
     rows: list[dict] = []
+    matched: list[dict] = []
+    bicubic = BicubicAtBytes(hr, scale, fmt, recompress) if same_bytes else None
     for m in methods:
         out_dir = None
         if save_root is not None:
@@ -384,11 +303,13 @@ def _evaluate_image(
                 write_image(out_dir / f"{stem}_lr.png", lr[0])
         for q in hr_qualities if sends_hr else qualities:
             received, sizes = codec_roundtrip(lr, fmt, q)
+            got = sizes[0]  # the bytes the receiver gets
             if recompress is not None:
-                received = codec_roundtrip(received, fmt, recompress)[0]
+                received, (got,) = codec_roundtrip(received, fmt, recompress)
             restored = m.upscale(received, seed, quality=q if recompress is None else recompress)
             row = dict(base, model=m.name, kind=m.kind, quality=q)
-            row.update(_pair_metrics(restored[0], hr, scale, ""))
+            scores = _pair_metrics(restored[0], hr, scale, "")
+            row.update(scores)
             if sends_hr:
                 row.update(no_lr)
             else:
@@ -396,32 +317,17 @@ def _evaluate_image(
                 row.update(_pair_metrics(received[0], lr_ref, 0, "received_", rgb=False))
             row.update(bytes=sizes[0], bpp=8.0 * sizes[0] / (h * w))
             rows.append(row)
+            if bicubic is not None and _is_network(m):
+                matched.append(dict(base, model=m.name, kind=m.kind, quality=q))
+                matched[-1].update(bicubic.row(got, scores["psnr_y"], scores["ssim_y"]))
             if out_dir is not None and sends_hr:
                 _save_compressed(out_dir / f"{stem}_q{q}.{suffix}", hr, fmt, q)
             elif out_dir is not None:
                 _save_compressed(out_dir / f"{stem}_lr_q{q}.{suffix}", lr[0], fmt, q)
                 write_image(out_dir / f"{stem}_q{q}.png", restored[0])
-    return rows
+    return rows, matched
 
 
-def _aggregate(rows: list[dict], methods: list[Method], dataset: str, scale: int, n: int, seed: int) -> list[dict]:
-    records = []
-    for m in methods:
-        mine = [r for r in rows if r["model"] == m.name]
-        for q in sorted({r["quality"] for r in mine}):
-            sel = [r for r in mine if r["quality"] == q]
-            rec = {
-                "dataset": dataset,
-                "model": m.name,
-                "kind": m.kind,
-                "format": sel[0]["format"],
-                "quality": q,
-                "scale": scale,
-                "modcrop": n,
-                "seed": seed,
-                "images": len(sel),
-            }
-            for k in METRICS:
-                rec[k] = _mean([r[k] for r in sel])
-            records.append(rec)
-    return records
+def _is_network(m: Method) -> bool:
+    """A model of its own (not bicubic, not ``jpeg-hr``): it gets a same-bytes comparison."""
+    return m.kind not in (BicubicMethod.kind, HRCodecMethod.kind)

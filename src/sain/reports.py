@@ -3,9 +3,13 @@
     EvalResult.records   (one per dataset x model x quality) ─> results.json, results.csv,
                                                                  results.md, rd_*.png, psnr_vs_quality_*.png
     EvalResult.per_image (one per image x model x quality)   ─> per_image.csv
+    EvalResult.same_bytes (one per dataset x network x quality) ─> same_bytes.csv, results.md,
+                                                                 "same_bytes" of results.json
+    EvalResult.same_bytes_per_image                          ─> same_bytes_per_image.csv
 
-The record layout (:data:`RECORD_COLUMNS`, :data:`IMAGE_COLUMNS`, :data:`METRICS`) is
-defined here and filled by :mod:`sain.evaluate`.
+The record layout (:data:`RECORD_COLUMNS`, :data:`IMAGE_COLUMNS`, :data:`METRICS`,
+:data:`SAME_BYTES_RECORD_COLUMNS`) is defined here and filled by :mod:`sain.evaluate`
+and :mod:`sain.same_bytes`; :func:`aggregate` turns per-image rows into per-dataset means.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from .pipeline import HRCodecMethod
 
 __all__ = [
@@ -25,6 +31,11 @@ __all__ = [
     "METRICS",
     "RECORD_COLUMNS",
     "REPORT_FILES",
+    "SAME_BYTES_COLUMNS",
+    "SAME_BYTES_FILES",
+    "SAME_BYTES_IMAGE_COLUMNS",
+    "SAME_BYTES_RECORD_COLUMNS",
+    "aggregate",
     "markdown_report",
     "safe_name",
     "write_report",
@@ -69,6 +80,56 @@ IMAGE_COLUMNS = (
 )
 #: The files :func:`write_report` always writes (the plots come after them).
 REPORT_FILES = ("results.json", "results.csv", "per_image.csv", "results.md")
+#: The files it writes when there is a same-bytes comparison (a network was evaluated).
+SAME_BYTES_FILES = ("same_bytes.csv", "same_bytes_per_image.csv")
+
+#: Per-image columns of the same-bytes comparison (:class:`sain.same_bytes.BicubicAtBytes`).
+SAME_BYTES_COLUMNS: tuple[str, ...] = (
+    "bytes",
+    "bpp",
+    "psnr_y",
+    "ssim_y",
+    "bicubic_quality",
+    "bicubic_bytes",
+    "bicubic_bpp",
+    "bicubic_psnr_y",
+    "bicubic_ssim_y",
+    "gain_db",
+)
+
+_HEAD = ("dataset", "model", "kind", "format", "quality", "scale", "modcrop", "seed", "recompress")
+#: Columns of ``same_bytes.csv``: the network's mean bytes (the receiver's), bpp, PSNR-Y /
+#: SSIM-Y; bicubic's at the matched quality (the mean quality), the gain (network minus
+#: bicubic, dB) and how many images bicubic could not match (every one of its files
+#: smaller, quality 100 too; every one larger, quality 1 too).
+SAME_BYTES_RECORD_COLUMNS = (*_HEAD, "images", *SAME_BYTES_COLUMNS, "unmatched_high", "unmatched_low")
+SAME_BYTES_IMAGE_COLUMNS = (*_HEAD[:2], "image", "height", "width", *_HEAD[2:], *SAME_BYTES_COLUMNS, "reach")
+
+
+def _mean(values: list) -> float | None:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None
+    if any(math.isinf(v) for v in vals):
+        return float("inf")
+    return float(np.mean(vals))
+
+
+def aggregate(rows: list[dict], columns: Sequence[str] = METRICS) -> list[dict]:
+    """Per-dataset means of per-image ``rows``: one record per dataset x model x quality
+    (in the order first seen, qualities ascending) with the rows' dataset, model, kind,
+    format, quality, scale, modcrop, seed and recompress, ``images`` and the mean of each
+    of ``columns`` (``None`` ignored; infinite when one is)."""
+    records = []
+    for dataset, model in dict.fromkeys((r["dataset"], r["model"]) for r in rows):
+        mine = [r for r in rows if r["dataset"] == dataset and r["model"] == model]
+        for q in sorted({r["quality"] for r in mine}):
+            sel = [r for r in mine if r["quality"] == q]
+            rec = {k: sel[0].get(k) for k in _HEAD}
+            rec["images"] = len(sel)
+            rec.update({k: _mean([r[k] for r in sel]) for k in columns})
+            records.append(rec)
+    return records
 
 
 def safe_name(text: str) -> str:
@@ -104,8 +165,59 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def markdown_report(records: list[dict]) -> str:
-    """``results.md``: per dataset, methods x qualities tables (PSNR/SSIM, sizes, LR fidelity)."""
+def _same_bytes_table(same_bytes: Sequence[dict]) -> list[str]:
+    """The same-bytes table of one dataset: rows network x quality and each network's mean,
+    then a note for each cell where bicubic could not reach the network's size."""
+    r0 = same_bytes[0]
+    fmt = r0["format"].upper()
+    recompress = r0.get("recompress")
+    lines = [
+        f"Y channel PSNR (dB), at the same bytes: per image, bicubic's LR re-encoded at the {fmt} "
+        "quality whose file is closest to the network's (ties to the smaller file). "
+        + (
+            f"The bytes are those the receiver gets, after the re-encode at QF{recompress} "
+            "(bicubic's file is re-encoded there too). "
+            if recompress is not None
+            else ""
+        )
+        + "Means over the images; gain = network minus bicubic.",
+        "",
+    ]
+    header = ["Model", "QF", "bpp (mean bytes)", "PSNR-Y", "bicubic QF (mean)", "bicubic bpp (bytes)"]
+    header += ["bicubic PSNR-Y", "gain (dB)"]
+    rows, notes = [], []
+    for nm in dict.fromkeys(r["model"] for r in same_bytes):
+        mine = sorted((r for r in same_bytes if r["model"] == nm), key=lambda r: r["quality"])
+        for r in mine:
+            rows.append(
+                [
+                    nm,
+                    str(r["quality"]),
+                    f"{r['bpp']:.3f} ({r['bytes']:.0f} B)",
+                    f"{r['psnr_y']:.2f}",
+                    f"{r['bicubic_quality']:.1f}",
+                    f"{r['bicubic_bpp']:.3f} ({r['bicubic_bytes']:.0f} B)",
+                    f"{r['bicubic_psnr_y']:.2f}",
+                    f"{r['gain_db']:+.2f}",
+                ]
+            )
+            for key, what in (
+                ("unmatched_high", "every bicubic file is smaller, quality 100 too (it cannot reach that size)"),
+                ("unmatched_low", "every bicubic file is larger, quality 1 too (it cannot go that small)"),
+            ):
+                if r[key]:
+                    notes.append(f"{nm} QF{r['quality']}: on {r[key]} of {r['images']} images {what}.")
+        if len(mine) > 1:
+            mean = [float(np.mean([r[k] for r in mine])) for k in ("psnr_y", "bicubic_psnr_y", "gain_db")]
+            rows.append([nm, "mean", "", f"{mean[0]:.2f}", "", "", f"{mean[1]:.2f}", f"{mean[2]:+.2f}"])
+    lines += _table(header, rows) + [""]
+    return lines + [*notes, ""] if notes else lines
+
+
+def markdown_report(records: list[dict], same_bytes: Sequence[dict] = ()) -> str:
+    """``results.md``: per dataset, methods x qualities tables at the same codec quality
+    (PSNR/SSIM, sizes, LR fidelity) and, given ``same_bytes`` (:attr:`EvalResult.same_bytes`
+    records), each network against bicubic at the same bytes."""
     lines = ["# Evaluation report", ""]
     if records:
         r0 = records[0]
@@ -114,7 +226,14 @@ def markdown_report(records: list[dict]) -> str:
             f"(Pillow defaults), HR cropped to a multiple of {r0['modcrop']}, "
             f"{r0['scale']} border pixels ignored, latent seed {r0['seed']}. "
             "Cells are PSNR (dB) / SSIM averaged over the images; Y = BT.601 luma. "
-            "bpp = bits of the compressed file per HR pixel.",
+            "bpp = bits of the compressed file per HR pixel. "
+            + (
+                "Two comparisons: at the same codec quality (every method's LR compressed at "
+                "the same QF: the paper's; a learned LR is then usually a larger file) and "
+                "at the same bytes (bicubic re-encoded to each network's file size)."
+                if same_bytes
+                else "Every method's LR is compressed at the same codec quality (the paper's comparison)."
+            ),
             "",
         ]
     for dataset in dict.fromkeys(r["dataset"] for r in records):
@@ -131,11 +250,14 @@ def markdown_report(records: list[dict]) -> str:
             def rows_of(fn, cell=cell, qs=qs, names=names):
                 return [[nm] + [fn(cell[(nm, q)]) if (nm, q) in cell else "-" for q in qs] for nm in names]
 
-            lines += ["Y channel (PSNR/SSIM):", ""]
+            lines += ["Y channel (PSNR/SSIM), at the same codec quality (the paper's protocol):", ""]
             lines += _table(header, rows_of(lambda r: _fmt_pair(r["psnr_y"], r["ssim_y"]))) + [""]
-            lines += ["RGB (PSNR/SSIM):", ""]
+            mine = [r for r in same_bytes if r["dataset"] == dataset]
+            if mine:
+                lines += _same_bytes_table(mine)
+            lines += ["RGB (PSNR/SSIM), at the same codec quality:", ""]
             lines += _table(header, rows_of(lambda r: _fmt_pair(r["psnr_rgb"], r["ssim_rgb"]))) + [""]
-            lines += ["Compressed LR size, bits per HR pixel (mean bytes):", ""]
+            lines += ["Compressed LR size at each codec quality, bits per HR pixel (mean bytes):", ""]
             lines += _table(header, rows_of(lambda r: f"{r['bpp']:.3f} ({r['bytes']:.0f} B)")) + [""]
             lines += ["Received (compressed) LR vs bicubic LR, Y (PSNR/SSIM):", ""]
             lines += _table(header, rows_of(lambda r: _fmt_pair(r["received_psnr_y"], r["received_ssim_y"]))) + [""]
@@ -217,7 +339,12 @@ def _plots(records: list[dict], out: Path) -> list[Path]:
 
 
 def write_report(
-    records: list[dict], per_image_rows: list[dict], out_dir: str | Path, overwrite: bool = False
+    records: list[dict],
+    per_image_rows: list[dict],
+    out_dir: str | Path,
+    overwrite: bool = False,
+    same_bytes: Sequence[dict] = (),
+    same_bytes_per_image: Sequence[dict] = (),
 ) -> list[Path]:
     """Write the report of an evaluation into ``out_dir`` (created if needed).
 
@@ -228,6 +355,12 @@ def write_report(
     (PSNR-Y against quality, one line per model, ``jpeg-hr`` left out) and
     ``rd_<dataset>.png`` (PSNR-Y against bits per HR pixel, every model). The plots need
     matplotlib and are skipped with a warning without it.
+
+    With ``same_bytes`` (:attr:`~sain.evaluate.EvalResult.same_bytes`) also the
+    comparison at the same bytes: ``same_bytes.csv`` (one row per dataset x network x
+    quality, :data:`SAME_BYTES_RECORD_COLUMNS`), ``same_bytes_per_image.csv``
+    (``same_bytes_per_image``), a "same bytes" table per dataset in ``results.md`` and
+    each network record of ``results.json`` gets a ``"same_bytes"`` object.
 
     Raises:
         FileExistsError: ``out_dir`` already holds a ``results.json`` and ``overwrite`` is false.
@@ -241,10 +374,34 @@ def write_report(
     if (out / "results.json").exists() and not overwrite:
         raise FileExistsError(f"{out} already holds a report (results.json); use --force to overwrite it")
     out.mkdir(parents=True, exist_ok=True)
+    matched = {(r["dataset"], r["model"], r["quality"]): r for r in same_bytes}
     with open(out / "results.json", "w") as f:
-        json.dump([{k: _json_value(v) for k, v in r.items()} for r in records], f, indent=1)
+        json.dump([_json_record(r, matched) for r in records], f, indent=1)
         f.write("\n")
     _write_csv(out / "results.csv", records, RECORD_COLUMNS)
     _write_csv(out / "per_image.csv", per_image_rows, IMAGE_COLUMNS)
-    (out / "results.md").write_text(markdown_report(records) + "\n")
-    return [out / f for f in REPORT_FILES] + _plots(records, out)
+    (out / "results.md").write_text(markdown_report(records, same_bytes) + "\n")
+    written = [out / f for f in REPORT_FILES]
+    for name, rows, columns in zip(
+        SAME_BYTES_FILES,
+        (same_bytes, same_bytes_per_image),
+        (SAME_BYTES_RECORD_COLUMNS, SAME_BYTES_IMAGE_COLUMNS),
+        strict=True,
+    ):
+        if same_bytes:
+            _write_csv(out / name, list(rows), columns)
+            written.append(out / name)
+        else:
+            (out / name).unlink(missing_ok=True)  # not left over from an earlier report
+    return written + _plots(records, out)
+
+
+def _json_record(record: dict, matched: dict[tuple, dict]) -> dict:
+    """A record of ``results.json``: strict JSON values, and for a network its same-bytes
+    comparison under ``"same_bytes"`` (the :data:`SAME_BYTES_COLUMNS`, ``unmatched_*``)."""
+    out = {k: _json_value(v) for k, v in record.items()}
+    sb = matched.get((record["dataset"], record["model"], record["quality"]))
+    if sb is not None:
+        keys = ("images", *SAME_BYTES_COLUMNS, "unmatched_high", "unmatched_low")
+        out["same_bytes"] = {"match": "closest", **{k: _json_value(sb[k]) for k in keys}}
+    return out
