@@ -17,11 +17,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import re
-import secrets
 import tempfile
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,7 +30,6 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..codecs import check_quality
@@ -43,8 +39,15 @@ from ..imaging import read_image, write_image
 from ..pipeline import Tile
 from ..thumbnail import read_info
 from ..zoo import DEFAULT_MODEL, list_models
-from .limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_MB, LimitError, check_image_header, check_pixels
-from .pool import Busy, WorkerPool
+from .limits import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_UPLOAD_MB,
+    BodyLimit,
+    LimitError,
+    check_image_header,
+    check_pixels,
+)
+from .pool import Busy, Results, WorkerPool
 
 __all__ = ["ServeConfig", "create_app"]
 
@@ -76,82 +79,9 @@ class ServeConfig:
         return int(self.max_upload_mb * 1024 * 1024)
 
 
-class _UploadTooLarge(Exception):
-    pass
-
-
-class _BodyLimit:
-    """ASGI middleware: 413 for a request body above the limit, before it is parsed."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        message = f"upload is larger than the limit of {self.limit:,} bytes"
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await _send_error(send, 413, message)
-            return
-        seen, started, exceeded = 0, False, False
-
-        async def counted() -> Message:
-            nonlocal seen, exceeded
-            msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.limit:
-                    exceeded = True
-                    raise _UploadTooLarge
-            return msg
-
-        async def watched(msg: Message) -> None:
-            nonlocal started
-            if exceeded:  # the app answered the aborted body (e.g. "error parsing the body"): 413 instead
-                if msg["type"] == "http.response.start" and not started:
-                    started = True
-                    await _send_error(send, 413, message)
-                return
-            started = started or msg["type"] == "http.response.start"
-            await send(msg)
-
-        try:
-            await self.app(scope, counted, watched)
-        except _UploadTooLarge:
-            if not started:
-                await _send_error(send, 413, message)
-
-
-async def _send_error(send: Send, status: int, message: str) -> None:
-    resp = JSONResponse({"error": message}, status_code=status)
-    await send({"type": "http.response.start", "status": status, "headers": resp.raw_headers})
-    await send({"type": "http.response.body", "body": resp.body})
-
-
 def _one_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else e.__class__.__name__
-
-
-class _Results:
-    """The last ``n`` comparisons' images, by random id (bounded memory)."""
-
-    def __init__(self, n: int) -> None:
-        self.n, self._items, self._lock = n, OrderedDict[str, dict[str, tuple[bytes, str]]](), threading.Lock()
-
-    def add(self, files: dict[str, tuple[bytes, str]]) -> str:
-        key = secrets.token_urlsafe(12)
-        with self._lock:
-            self._items[key] = files
-            while len(self._items) > self.n:
-                self._items.popitem(last=False)
-        return key
-
-    def get(self, key: str, name: str) -> tuple[bytes, str] | None:
-        with self._lock:
-            return self._items.get(key, {}).get(name)
 
 
 def _png_bytes(img: Any) -> bytes:
@@ -177,7 +107,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     cfg = config or ServeConfig()
     served = {e.name for e in list_models() if e.available} | {cfg.model}
     pool = WorkerPool(cfg.workers, cfg.queue, (cfg.model,) if cfg.preload else ())
-    results = _Results(cfg.results)
+    results = Results(cfg.results)
     started = time.time()
 
     @asynccontextmanager
@@ -194,7 +124,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     )
     app.state.pool = pool
     app.state.config = cfg
-    app.add_middleware(_BodyLimit, limit=cfg.max_upload_bytes)
+    app.add_middleware(BodyLimit, limit=cfg.max_upload_bytes)
 
     @app.exception_handler(LimitError)
     async def _limit_error(_r: Request, e: LimitError) -> JSONResponse:

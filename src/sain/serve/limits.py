@@ -1,4 +1,5 @@
-"""Checks on an upload before any decoding: its type, its bytes, its declared pixel count.
+"""Checks on an upload before any decoding: its type, its bytes (:class:`BodyLimit`, while
+it arrives), its declared pixel count.
 
 Only the image header is read (Pillow's ``Image.open`` does not decode pixels), so a
 decompression bomb or a huge declared size is refused without allocating it.
@@ -9,9 +10,19 @@ from __future__ import annotations
 import io
 import warnings
 
+from fastapi.responses import JSONResponse
 from PIL import Image, UnidentifiedImageError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DEFAULT_MAX_PIXELS", "DEFAULT_MAX_UPLOAD_MB", "LimitError", "check_image_header", "check_pixels"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_UPLOAD_MB",
+    "BodyLimit",
+    "LimitError",
+    "check_image_header",
+    "check_pixels",
+    "send_error",
+]
 
 #: Default upload limit of ``sain serve`` (MiB).
 DEFAULT_MAX_UPLOAD_MB = 20.0
@@ -57,3 +68,57 @@ def check_image_header(data: bytes, name: str, max_pixels: int) -> tuple[str, in
         raise LimitError(400, f"cannot read image '{name}': {' '.join(str(e).split()) or type(e).__name__}") from None
     check_pixels(w, h, max_pixels)
     return fmt, w, h
+
+
+class _UploadTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a request body above the limit, before it is parsed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"upload is larger than the limit of {self.limit:,} bytes"
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await send_error(send, 413, message)
+            return
+        seen, started, exceeded = 0, False, False
+
+        async def counted() -> Message:
+            nonlocal seen, exceeded
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.limit:
+                    exceeded = True
+                    raise _UploadTooLarge
+            return msg
+
+        async def watched(msg: Message) -> None:
+            nonlocal started
+            if exceeded:  # the app answered the aborted body (e.g. "error parsing the body"): 413 instead
+                if msg["type"] == "http.response.start" and not started:
+                    started = True
+                    await send_error(send, 413, message)
+                return
+            started = started or msg["type"] == "http.response.start"
+            await send(msg)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _UploadTooLarge:
+            if not started:
+                await send_error(send, 413, message)
+
+
+async def send_error(send: Send, status: int, message: str) -> None:
+    resp = JSONResponse({"error": message}, status_code=status)
+    await send({"type": "http.response.start", "status": status, "headers": resp.raw_headers})
+    await send({"type": "http.response.body", "body": resp.body})

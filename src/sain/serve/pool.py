@@ -10,7 +10,9 @@ between two threads that run it at the same time.
 
 from __future__ import annotations
 
+import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -18,7 +20,7 @@ from typing import Any, TypeVar
 from ..models import RescalingModel
 from ..zoo import get_model
 
-__all__ = ["Busy", "WorkerPool"]
+__all__ = ["Busy", "Results", "WorkerPool"]
 
 T = TypeVar("T")
 
@@ -90,3 +92,22 @@ class WorkerPool:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class Results:
+    """The last ``n`` comparisons' images, by random id (bounded memory)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self._items, self._lock = n, OrderedDict[str, dict[str, tuple[bytes, str]]](), threading.Lock()
+
+    def add(self, files: dict[str, tuple[bytes, str]]) -> str:
+        key = secrets.token_urlsafe(12)
+        with self._lock:
+            self._items[key] = files
+            while len(self._items) > self.n:
+                self._items.popitem(last=False)
+        return key
+
+    def get(self, key: str, name: str) -> tuple[bytes, str] | None:
+        with self._lock:
+            return self._items.get(key, {}).get(name)
