@@ -165,19 +165,21 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def _size(r: dict, prefix: str = "") -> str:
+    return f"{r[prefix + 'bpp']:.3f} ({r[prefix + 'bytes']:.0f} B)"
+
+
 def _same_bytes_table(same_bytes: Sequence[dict]) -> list[str]:
     """The same-bytes table of one dataset: rows network x quality and each network's mean,
     then a note for each cell where bicubic could not reach the network's size."""
     r0 = same_bytes[0]
-    fmt = r0["format"].upper()
-    recompress = r0.get("recompress")
+    again = r0.get("recompress")
     lines = [
-        f"Y channel PSNR (dB), at the same bytes: per image, bicubic's LR re-encoded at the {fmt} "
+        f"Y channel PSNR (dB), at the same bytes: per image, bicubic's LR re-encoded at the {r0['format'].upper()} "
         "quality whose file is closest to the network's (ties to the smaller file). "
         + (
-            f"The bytes are those the receiver gets, after the re-encode at QF{recompress} "
-            "(bicubic's file is re-encoded there too). "
-            if recompress is not None
+            f"The bytes are those the receiver gets, after the re-encode at QF{again} (bicubic's too). "
+            if again
             else ""
         )
         + "Means over the images; gain = network minus bicubic.",
@@ -189,18 +191,8 @@ def _same_bytes_table(same_bytes: Sequence[dict]) -> list[str]:
     for nm in dict.fromkeys(r["model"] for r in same_bytes):
         mine = sorted((r for r in same_bytes if r["model"] == nm), key=lambda r: r["quality"])
         for r in mine:
-            rows.append(
-                [
-                    nm,
-                    str(r["quality"]),
-                    f"{r['bpp']:.3f} ({r['bytes']:.0f} B)",
-                    f"{r['psnr_y']:.2f}",
-                    f"{r['bicubic_quality']:.1f}",
-                    f"{r['bicubic_bpp']:.3f} ({r['bicubic_bytes']:.0f} B)",
-                    f"{r['bicubic_psnr_y']:.2f}",
-                    f"{r['gain_db']:+.2f}",
-                ]
-            )
+            cells = [_size(r), f"{r['psnr_y']:.2f}", f"{r['bicubic_quality']:.1f}", _size(r, "bicubic_")]
+            rows.append([nm, str(r["quality"]), *cells, f"{r['bicubic_psnr_y']:.2f}", f"{r['gain_db']:+.2f}"])
             for key, what in (
                 ("unmatched_high", "every bicubic file is smaller, quality 100 too (it cannot reach that size)"),
                 ("unmatched_low", "every bicubic file is larger, quality 1 too (it cannot go that small)"),
@@ -258,7 +250,7 @@ def markdown_report(records: list[dict], same_bytes: Sequence[dict] = ()) -> str
             lines += ["RGB (PSNR/SSIM), at the same codec quality:", ""]
             lines += _table(header, rows_of(lambda r: _fmt_pair(r["psnr_rgb"], r["ssim_rgb"]))) + [""]
             lines += ["Compressed LR size at each codec quality, bits per HR pixel (mean bytes):", ""]
-            lines += _table(header, rows_of(lambda r: f"{r['bpp']:.3f} ({r['bytes']:.0f} B)")) + [""]
+            lines += _table(header, rows_of(_size)) + [""]
             lines += ["Received (compressed) LR vs bicubic LR, Y (PSNR/SSIM):", ""]
             lines += _table(header, rows_of(lambda r: _fmt_pair(r["received_psnr_y"], r["received_ssim_y"]))) + [""]
             lr_rows = [
