@@ -14,6 +14,14 @@ behind) and returns at most 8 files of 16 MiB from ``$OUT``. So:
    (``NAME.safetensors``, ``NAME.shard1.safetensors``, ...) with the run's ``log.csv``;
 3. here: copy the returned files to ``train_state/`` and resume from them as usual.
 
+Several runs share one GPU (an H200 is far from busy with one of these small models):
+``run --job sain_x2_webp_cpu=train_state/sain_x2_webp_cpu.safetensors --job
+sain_x2_jpeg_qf_cpu=train_state/sain_x2_jpeg_qf_cpu.safetensors --minutes 8`` trains both
+side by side and, since their states together need more than the 8 returned files, puts
+every packed state and log into one tar archive cut into parts of at most ``--shard-mb``
+(``device_states.tar.part00``, ...); ``python scripts/device_train.py unpack PARTS...
+--to train_state/`` puts them back together here.
+
 The install step on the device machine is ``pip install torch==2.13.0 -e .`` (or whatever
 its page says is there); the script itself only needs the package.
 """
@@ -27,6 +35,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -61,20 +70,31 @@ def prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    from sain.train.portable import pack
+def _jobs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """``[(config, state or None)]`` from ``--config/--state`` and every ``--job CONFIG[=STATE]``."""
+    jobs: list[tuple[str, str | None]] = [(args.config, args.state)] if args.config else []
+    for j in args.job or []:
+        config, _, state = j.partition("=")
+        jobs.append((config, state or None))
+    if not jobs:
+        raise SystemExit("give --config (and --state) or at least one --job CONFIG[=STATE]")
+    names = [_name(c, st) for c, st in jobs]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"two jobs would write the same state: {names}")
+    return jobs
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    runs = ROOT / "runs" / "device"
-    if runs.exists():
-        shutil.rmtree(runs)
+
+def _name(config: str, state: str | None) -> str:
+    return Path(state).stem if state else Path(config).stem
+
+
+def _command(args: argparse.Namespace, config: str, state: str | None, runs: Path) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
         "sain",
         "train",
-        args.config,
+        config,
         "--out",
         str(runs),
         "--device",
@@ -95,25 +115,86 @@ def run(args: argparse.Namespace) -> int:
         "--set",
         "data.val_holdout=8",
     ]
-    if args.state:
-        cmd += ["--resume-from", args.state]
-    print(" ".join(cmd), flush=True)
-    proc = subprocess.Popen(cmd, start_new_session=False)
+    if state:
+        cmd += ["--resume-from", state]
+    return cmd
+
+
+def run(args: argparse.Namespace) -> int:
+    from sain.train.portable import pack
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = _jobs(args)
+    procs = []
+    for config, state in jobs:
+        runs = ROOT / "runs" / "device" / _name(config, state)
+        if runs.exists():
+            shutil.rmtree(runs)
+        cmd = _command(args, config, state, runs)
+        print(" ".join(cmd), flush=True)
+        procs.append((config, state, runs, subprocess.Popen(cmd, start_new_session=False)))
     deadline = time.time() + args.minutes * 60
-    while proc.poll() is None and time.time() < deadline:
+    while any(p.poll() is None for *_, p in procs) and time.time() < deadline:
         time.sleep(2)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)  # the trainer writes its checkpoint, then exits 130
-        proc.wait(timeout=120)
-    ckpt = runs / "checkpoint.pt"
-    if not ckpt.is_file():
-        print(f"no checkpoint written (exit {proc.returncode})", file=sys.stderr)
-        return 1
-    name = Path(args.state).stem if args.state else Path(args.config).stem
-    pack(ckpt, out / f"{name}.safetensors", shard_bytes=int(args.shard_mb * 1e6))
-    if (runs / "log.csv").is_file():
-        shutil.copy(runs / "log.csv", out / f"{name}.log.csv")
+    for *_, proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # the trainer writes its checkpoint, then exits 130
+    for *_, proc in procs:
+        proc.wait(timeout=180)
+    # one job: its shards and log straight into OUT; several: one archive in parts (8 files at most)
+    stage = out if len(jobs) == 1 else out / "stage"
+    stage.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for config, state, runs, proc in procs:
+        ckpt, name = runs / "checkpoint.pt", _name(config, state)
+        if not ckpt.is_file():
+            print(f"{name}: no checkpoint written (exit {proc.returncode})", file=sys.stderr)
+            failed += 1
+            continue
+        shard = int(args.shard_mb * 1e6) if len(jobs) == 1 else None
+        pack(ckpt, stage / f"{name}.safetensors", shard_bytes=shard)
+        if (runs / "log.csv").is_file():
+            shutil.copy(runs / "log.csv", stage / f"{name}.log.csv")
+    if stage != out:
+        archive = out / "device_states.tar"
+        with tarfile.open(archive, "w") as tar:
+            for f in sorted(stage.iterdir()):
+                tar.add(f, arcname=f.name)
+        shutil.rmtree(stage)
+        if _cut(archive, int(args.shard_mb * 1e6)) > 8:
+            print("warning: more than 8 parts; the device machine returns only 8 files", file=sys.stderr)
     print(f"packed into {out}: {sorted(p.name for p in out.iterdir())}")
+    return 1 if failed else 0
+
+
+def _cut(path: Path, part_bytes: int) -> int:
+    """``path`` into ``path.part00``, ``path.part01``, ... of at most ``part_bytes`` each; their number."""
+    with open(path, "rb") as f:
+        i = 0
+        while chunk := f.read(part_bytes):
+            path.with_name(f"{path.name}.part{i:02d}").write_bytes(chunk)
+            i += 1
+    path.unlink()
+    return i
+
+
+def unpack(args: argparse.Namespace) -> int:
+    """The parts of a several-job run back into one archive, extracted into ``--to``."""
+    parts = sorted(Path(p) for p in args.parts)
+    to = Path(args.to)
+    to.mkdir(parents=True, exist_ok=True)
+    archive = to / "device_states.tar"
+    with open(archive, "wb") as f:
+        for p in parts:
+            f.write(p.read_bytes())
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        if any(Path(n).name != n for n in names):
+            raise SystemExit(f"refusing an archive with paths in it: {names}")
+        tar.extractall(to, filter="data")
+    archive.unlink()
+    print(f"into {to}: {names}")
     return 0
 
 
@@ -128,8 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=prepare)
     r = sub.add_parser("run", help="train for --minutes on the device, pack the state into --out")
-    r.add_argument("--config", required=True, help="a config name or file (see sain train --help)")
+    r.add_argument("--config", help="a config name or file (see sain train --help)")
     r.add_argument("--state", help="a packed state to resume (train_state/...); none: a fresh run")
+    r.add_argument(
+        "--job", action="append", metavar="CONFIG[=STATE]", help="one more run side by side on the device (repeatable)"
+    )
     r.add_argument("--minutes", type=float, required=True)
     r.add_argument("--out", default=os.environ.get("OUT", "out"))
     r.add_argument("--data", default=str(ROOT / "device_pack" / "train"))
@@ -140,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--workers", type=int, default=4)
     r.add_argument("--shard-mb", type=float, default=15)
     r.set_defaults(fn=run)
+    u = sub.add_parser("unpack", help="the archive parts of a several-job run back into packed states")
+    u.add_argument("parts", nargs="+")
+    u.add_argument("--to", default=str(ROOT / "train_state"))
+    u.set_defaults(fn=unpack)
     args = ap.parse_args(argv)
     return int(args.fn(args))
 
