@@ -6,6 +6,7 @@ jobs ─process_files (each failure reduced to one line, the others go on)─> f
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -78,6 +79,33 @@ def refuse_aliases(inputs: Iterable[Path], outputs: Iterable[Path]) -> None:
                 f"output {dst} is the input {hit} itself; refusing to overwrite an input "
                 "(even with --force): choose another output folder"
             )
+
+
+def gather_inputs(
+    args: argparse.Namespace, given: Sequence[Path | str], outputs_of: Callable[[Path], Sequence[Path]]
+) -> tuple[str | None, list[Path]]:
+    """The checks of a batch command before any model is loaded: the runtime options, the
+    inputs (folders expanded; none is a usage error), ``-o``, and no output that is an input.
+    Returns the device and the inputs."""
+    from .common import apply_runtime, check_output_dir, require_inputs
+
+    device = apply_runtime(args)
+    inputs = expand_inputs(given)
+    require_inputs(inputs, given)
+    check_output_dir(args.output_dir)
+    refuse_aliases(inputs, [p for src in inputs for p in outputs_of(src)])
+    return device, inputs
+
+
+def inputs_to_do(
+    args: argparse.Namespace, command: str, inputs: Sequence[Path], outputs_of: Callable[[Path], Sequence[Path]]
+) -> list[Path]:
+    """After the model loaded: the inputs left (``--skip-existing``), ``-o`` created and writable."""
+    from .common import make_output_dir, skip_existing
+
+    todo = skip_existing(args, command, inputs, outputs_of)
+    make_output_dir(args.output_dir)
+    return todo
 
 
 def plan_outputs(

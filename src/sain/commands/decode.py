@@ -9,15 +9,10 @@ from ..zoo import DEFAULT_MODEL
 from .common import (
     add_common,
     add_runtime,
-    apply_runtime,
-    check_output_dir,
     finish,
-    make_output_dir,
     print_notes,
     quality,
-    require_inputs,
     show_progress,
-    skip_existing,
 )
 
 DESCRIPTION = f"""Restore full-resolution photos (PNG) from thumbnails made by 'sain encode'.
@@ -68,24 +63,18 @@ def run(args: argparse.Namespace) -> int:
     from ..encoding import DecodeResult, decode_file
     from ..thumbnail import load_coder
     from ..zoo import model_name
-    from .batch import expand_inputs, plan_outputs, process_files, refuse_aliases
-
-    device = apply_runtime(args)
-    inputs = expand_inputs(args.thumbs)
-    require_inputs(inputs, args.thumbs)
-    check_output_dir(args.output_dir)
+    from .batch import gather_inputs, inputs_to_do, plan_outputs, process_files
 
     def outputs_of(src: Path) -> list[Path]:
         return [args.output_dir / f"{src.stem}.png"]
 
-    refuse_aliases(inputs, [p for src in inputs for p in outputs_of(src)])
+    device, inputs = gather_inputs(args, args.thumbs, outputs_of)
     model = None
     if args.model is not None:
         model = load_coder(args.model)  # usage error (exit 2) before any work
         if args.scale is not None and args.scale != model.scale:
             raise UsageError(f"model {model_name(model)!r} is x{model.scale}, but --scale {args.scale} was given")
-    todo = skip_existing(args, "decode", inputs, outputs_of)
-    make_output_dir(args.output_dir)
+    todo = inputs_to_do(args, "decode", inputs, outputs_of)
     jobs, failures = plan_outputs(todo, args.output_dir, "png", args.force)
 
     def report(r: DecodeResult) -> None:

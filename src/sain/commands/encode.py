@@ -11,15 +11,10 @@ from .common import (
     add_common,
     add_photo,
     add_runtime,
-    apply_runtime,
     check_format,
-    check_output_dir,
     finish,
-    make_output_dir,
     print_notes,
-    require_inputs,
     show_progress,
-    skip_existing,
 )
 
 DESCRIPTION = f"""Downscale photos with a SAIN model into small JPEG / WebP / AVIF files.
@@ -53,21 +48,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..encoding import SUFFIXES, EncodeResult, encode_file
     from ..thumbnail import load_coder
-    from .batch import expand_inputs, plan_outputs, process_files, refuse_aliases
+    from .batch import gather_inputs, inputs_to_do, plan_outputs, process_files
 
     check_format(args.format)
-    device = apply_runtime(args)
-    inputs = expand_inputs(args.photos)
-    require_inputs(inputs, args.photos)
-    check_output_dir(args.output_dir)
 
     def outputs_of(src: Path) -> list[Path]:
         return [args.output_dir / f"{src.stem}.{SUFFIXES[args.format]}"]
 
-    refuse_aliases(inputs, [p for src in inputs for p in outputs_of(src)])
+    device, inputs = gather_inputs(args, args.photos, outputs_of)
     model = load_coder(args.model)  # usage error (exit 2) before any work
-    todo = skip_existing(args, "encode", inputs, outputs_of)
-    make_output_dir(args.output_dir)
+    todo = inputs_to_do(args, "encode", inputs, outputs_of)
     jobs, failures = plan_outputs(todo, args.output_dir, SUFFIXES[args.format], args.force)
 
     def report(r: EncodeResult) -> None:

@@ -10,15 +10,10 @@ from .common import (
     add_common,
     add_photo,
     add_runtime,
-    apply_runtime,
     check_format,
-    check_output_dir,
     finish,
-    make_output_dir,
     print_notes,
-    require_inputs,
     show_progress,
-    skip_existing,
 )
 
 DESCRIPTION = """Encode and decode photos, and compare with plain bicubic at the same file size.
@@ -48,21 +43,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..compare import roundtrip_file, roundtrip_outputs
     from ..thumbnail import load_coder
-    from .batch import Failure, expand_inputs, process_files, refuse_aliases
+    from .batch import Failure, gather_inputs, inputs_to_do, process_files
 
     check_format(args.format)
-    device = apply_runtime(args)
-    inputs = expand_inputs(args.photos)
-    require_inputs(inputs, args.photos)
-    check_output_dir(args.output_dir)
 
     def outputs_of(src: Path) -> list[Path]:
         return list(roundtrip_outputs(src, args.output_dir, args.format).values())
 
-    refuse_aliases(inputs, [p for src in inputs for p in outputs_of(src)])
+    device, inputs = gather_inputs(args, args.photos, outputs_of)
     model = load_coder(args.model)
-    todo = skip_existing(args, "roundtrip", inputs, outputs_of)
-    make_output_dir(args.output_dir)
+    todo = inputs_to_do(args, "roundtrip", inputs, outputs_of)
     jobs: list[tuple[Path, None]] = []
     failures: list[Failure] = []
     seen: set[Path] = set()
