@@ -92,8 +92,9 @@ class GaussianMixture(nn.Module):
 
         Same random stream as one :meth:`sample` call with the same CPU generator, without
         its per-element temporaries (about 25 floats per element) for the whole tensor at
-        once, and about 10x faster (:func:`pick_components` and a table lookup instead of
-        the softmax and the one-hot products): equal to :meth:`sample` up to float rounding
+        once, and faster (4.6x on a 7-million-element latent, 1 thread: :func:`pick_components`
+        and a table lookup instead of the softmax and the one-hot products): equal to
+        :meth:`sample` up to float rounding
         (a component chosen differently only at exact ties). ``chunk`` must be a multiple of 16.
         """
         if chunk < 16 or chunk % 16:

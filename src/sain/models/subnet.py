@@ -34,7 +34,8 @@ each layer ``k`` has an accumulator of its own (dense, channels-last), every par
 first layer's LeakyReLU is fused into its convolution; the other LeakyReLUs run in place
 on the finished accumulators. 15 convolutions instead of 5 stacked ones, but no separate
 addition passes: measured 1.4x (fp32) and 1.6-1.7x (bf16) faster per block than the
-stacked form on an AVX512-bf16 CPU (``benchmarks/bench_inference.py``).
+stacked form (one 384x384 block, 1 thread, AVX512-bf16 CPU without AMX); the whole
+network's speed is measured by ``benchmarks/bench_inference.py``.
 """
 
 from __future__ import annotations
@@ -63,15 +64,20 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     return x.dtype
 
 
+def feature_columns(j: int, c_in: int, growth: int) -> slice:
+    """The input channels of feature ``f_j`` (``f_0 = x``) in a layer's weight."""
+    lo = 0 if j == 0 else c_in + (j - 1) * growth
+    return slice(lo, c_in if j == 0 else lo + growth)
+
+
 def stack_weights(weights, biases, c_in: int, growth: int, dtype: torch.dtype) -> tuple[list[Tensor], Tensor]:
     """The stacked weights of the fused form: stack ``j`` convolves feature ``f_j`` (``f_0 = x``)
     for every layer ``k >= j`` that reads it; all five biases go with the first stack."""
     weights = [w.to(dtype) for w in weights]
     stacks = []
     for j in range(5):  # rows: the layers k >= j; columns: the input channels of f_j
-        lo = 0 if j == 0 else c_in + (j - 1) * growth
-        hi = c_in if j == 0 else lo + growth
-        stacks.append(torch.cat([weights[k][:, lo:hi] for k in range(j, 5)], 0) if j < 4 else weights[4][:, lo:hi])
+        cols = feature_columns(j, c_in, growth)
+        stacks.append(torch.cat([weights[k][:, cols] for k in range(j, 5)], 0) if j < 4 else weights[4][:, cols])
     return stacks, torch.cat(list(biases)).to(dtype)
 
 
@@ -116,12 +122,11 @@ def pointwise_available(x: Tensor, dtype: torch.dtype) -> bool:
 def split_weights(weights, biases, c_in: int, growth: int, dtype: torch.dtype) -> tuple[dict, list[Tensor]]:
     """``{(k, j): W_kj}``: the columns of layer ``k``'s weight that read feature ``j``
     (``f_0 = x``), each dense and channels-last, in ``dtype``; and the biases."""
-    parts = {}
-    for k, w in enumerate(weights):
-        for j in range(k + 1):
-            lo = 0 if j == 0 else c_in + (j - 1) * growth
-            hi = c_in if j == 0 else lo + growth
-            parts[k, j] = w[:, lo:hi].to(dtype).contiguous(memory_format=torch.channels_last)
+    parts = {
+        (k, j): w[:, feature_columns(j, c_in, growth)].to(dtype).contiguous(memory_format=torch.channels_last)
+        for k, w in enumerate(weights)
+        for j in range(k + 1)
+    }
     return parts, [b.to(dtype) for b in biases]
 
 
