@@ -45,12 +45,14 @@ def test_inference_dense_block_equals_the_autograd_forms_and_follows_weight_chan
 @pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN (torch's CPU builds have it)")
 @pytest.mark.parametrize("shape", [(2, 9, 7, 6), (1, 3, 1, 1), (1, 9, 33, 17)])
 def test_pointwise_dense_block_equals_the_reference_form(shape):
-    from sain.models.subnet import pointwise_available
+    from sain.models.subnet import onednn_bf16_supported, pointwise_available
 
     c_in = shape[1]
     block = _randomize(DenseBlock(c_in, 12 - c_in), 4)
     x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
-    assert pointwise_available(x, torch.float32) and pointwise_available(x, torch.bfloat16)
+    assert pointwise_available(x, torch.float32)
+    # bf16 only where oneDNN computes it (not on AVX2-only CPUs: the stacked form runs there)
+    assert pointwise_available(x, torch.bfloat16) == onednn_bf16_supported()
     assert not pointwise_available(x.double(), torch.float64)  # float64 keeps the stacked form
     with torch.no_grad():
         ref = block.forward_concat(x)
@@ -73,6 +75,28 @@ def test_pointwise_dense_block_equals_the_reference_form(shape):
             assert block.__dict__["_inference_cache"][0][0] == "stacked"
         finally:
             DenseBlock.pointwise = True
+
+
+def test_bf16_without_onednn_bf16_runs_the_stacked_form(monkeypatch):
+    """On CPUs where oneDNN has no bf16 (AVX2 only, e.g. AMD Zen 3) its fused ops raise; the
+    block must fall back to PyTorch's convolutions, inference and training alike."""
+    from sain.models import subnet
+
+    monkeypatch.setattr(subnet, "onednn_bf16_supported", lambda: False)
+    block = _randomize(DenseBlock(3, 9), 6).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 3, 10, 9).contiguous(memory_format=torch.channels_last)
+    assert not subnet.pointwise_available(x, torch.bfloat16) and subnet.pointwise_available(x, torch.float32)
+    ref = block.forward_concat(x).detach()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad():
+            low = block(x)
+        assert block.__dict__["_inference_cache"][0][:2] == ("stacked", torch.bfloat16)
+        trained = block(x.requires_grad_())
+        (g,) = torch.autograd.grad(trained.float().sum(), [x])
+    for out in (low, trained):
+        assert out.dtype == torch.bfloat16
+        assert (out.float() - ref).abs().max() < 0.03 * ref.abs().max() + 1e-3
+    assert torch.isfinite(g).all() and g.abs().sum() > 0
 
 
 @pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN (torch's CPU builds have it)")
@@ -156,6 +180,11 @@ def test_cli_precision_and_device(tmp_path, capsys):
     for p in ("fp32", "bf16"):
         assert cli.main(["decode", str(thumb), "-o", str(tmp_path / p), "-q", "--precision", p, "--threads", "1"]) == 0
         outs[p] = read_image(tmp_path / p / "p.png")
+    # bf16 on a CPU without bf16 arithmetic works but says it is slow there
+    from sain.precision import cpu_has_bf16
+
+    note = "note: this CPU has no bf16 arithmetic"
+    assert (note in capsys.readouterr().err) == (not cpu_has_bf16())
     hr = read_image(photo)
     scores = {p: psnr(out, hr, crop_border=2, y_channel=True) for p, out in outs.items()}
     d = abs(scores["fp32"] - scores["bf16"])

@@ -167,7 +167,11 @@ def test_from_sain_reproduces_the_plain_sain_exactly():
             assert torch.allclose(y_q, y, atol=1e-5)
             g = torch.Generator
             assert torch.allclose(
-                model.upscale(lr, g().manual_seed(0), quality=q), plain.upscale(lr, g().manual_seed(0)), atol=1e-5
+                model.upscale(lr, g().manual_seed(0), quality=q),
+                plain.upscale(lr, g().manual_seed(0)),
+                # float rounding of different convolution forms, amplified by the perturbed inverse
+                # (up to 2.3e-5 on an AVX2-only CPU, where oneDNN's kernels sum in another order)
+                atol=1e-4,
             )
         # bit-identical against the plain SAIN's V-blocks in their concatenating form
         for op in plain.comp_operations:
@@ -295,7 +299,7 @@ def test_weight_file_round_trip_and_tiling(tmp_path: Path):
         assert torch.allclose(tiling.tiled_downscale(model, hr, tile=16), lr, atol=1e-5)
         z = tiling.sample_latent(model, lr, seed=0)
         full = model.inverse(torch.cat((lr, z), 1))[0]
-        assert torch.allclose(tiling.tiled_upscale(model, lr, tile=8, z=z), full, atol=1e-5)
+        assert torch.allclose(tiling.tiled_upscale(model, lr, tile=8, z=z), full, atol=1e-4)
 
 
 def _images(folder: Path, n: int, size: int, seed: int) -> Path:

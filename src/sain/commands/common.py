@@ -147,6 +147,15 @@ def apply_runtime(args: argparse.Namespace) -> str | None:
         raise UsageError("--device cuda asked for, but CUDA is not available")
     if d.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise UsageError("--device mps asked for, but MPS is not available")
+    if d.type == "cpu" and getattr(args, "precision", None) == "bf16":
+        from ..precision import cpu_has_bf16
+
+        if not cpu_has_bf16():
+            print(
+                "note: this CPU has no bf16 arithmetic (AVX512-bf16 or AMX): --precision bf16 runs "
+                "slower than fp32 here (auto picks fp32)",
+                file=sys.stderr,
+            )
     return None if d.type == "cpu" else dev
 
 

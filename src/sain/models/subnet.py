@@ -40,6 +40,8 @@ network's speed is measured by ``benchmarks/bench_inference.py``.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -107,8 +109,21 @@ _MKLDNN = getattr(torch.ops, "mkldnn", None)
 _PW_DTYPES = (torch.float32, torch.bfloat16)
 
 
+@functools.cache
+def onednn_bf16_supported() -> bool:
+    """Whether oneDNN computes bf16 on this CPU (AVX512 bw/vl/dq, AVX-NE-CONVERT or AMX).
+
+    oneDNN's bf16 convolutions refuse plain AVX2 CPUs (e.g. AMD Zen 3), where its fused ops
+    would raise; PyTorch's own convolutions still run bf16 there (slowly, through its
+    reference kernels), so the dense block falls back to them.
+    """
+    check = getattr(_MKLDNN, "_is_mkldnn_bf16_supported", None)
+    return bool(check()) if check is not None else False
+
+
 def pointwise_available(x: Tensor, dtype: torch.dtype) -> bool:
-    """Whether :func:`_pointwise_forward` applies: a CPU tensor, fp32/bf16, oneDNN present."""
+    """Whether :func:`_pointwise_forward` applies: a CPU tensor, fp32 (or bf16 where oneDNN
+    computes it, :func:`onednn_bf16_supported`), oneDNN present."""
     return (
         x.device.type == "cpu"
         and dtype in _PW_DTYPES
@@ -116,6 +131,7 @@ def pointwise_available(x: Tensor, dtype: torch.dtype) -> bool:
         and torch.backends.mkldnn.is_available()
         and _MKLDNN is not None
         and hasattr(_MKLDNN, "_convolution_pointwise_")
+        and (dtype != torch.bfloat16 or onednn_bf16_supported())
     )
 
 
