@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from ..codecs import codec_roundtrip, diff_jpeg, quantize
 from ..models import RescalingModel
+from ..precision import resolve_amp
 
 __all__ = ["Objective", "ObjectiveSpec", "get_objective", "l1", "l2", "list_objectives", "register_objective"]
 
@@ -126,10 +127,14 @@ def l1(a: Tensor, b: Tensor, eps: float = 1e-6) -> Tensor:
 
 
 def autocast_context(device: torch.device, amp: str):
+    """The autocast context of ``amp`` ("auto" resolved for ``device`` first, see
+    :func:`sain.precision.resolve_amp`); an unknown value is an error, never a silent fp16."""
+    amp = resolve_amp(amp, device)
     if amp == "none":
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
+    if amp not in ("bf16", "fp16"):
+        raise ValueError(f"amp must be auto|bf16|fp16|none, got {amp!r}")
+    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
 class Objective(nn.Module):
