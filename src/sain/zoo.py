@@ -106,6 +106,14 @@ ZOO: dict[str, ZooEntry] = {
             "500b257f409498a561a5f95b696832bf34b30c7a9862790da9a2695e6af99933",
         ),
         ZooEntry(
+            "irn-x4",
+            "irn",
+            4,
+            "jpeg",
+            "irn_x4.safetensors",
+            "IRN x4 baseline trained with the same budget as sain-x4-jpeg",
+        ),
+        ZooEntry(
             "dual-irn-x2",
             "dual-irn",
             2,
