@@ -99,6 +99,24 @@ def test_modcrop() -> None:
     assert modcrop(x, 2).shape == (3, 50, 38)
 
 
+def test_png_is_one_lossless_column(data_dir: Path, tiny_weights: Path, tmp_path: Path) -> None:
+    """PNG ignores the quality: one record per method at quality 100 (what a quality-aware
+    model is told), scored on the 8-bit LR as it was sent, and one 'lossless' column in
+    results.md instead of five identical QF columns."""
+    res = evaluate([str(tiny_weights), "bicubic"], [data_dir], "png", [30, 50, 90], progress=False)
+    assert [(r["model"], r["quality"]) for r in res.records] == [("tiny", 100), ("bicubic", 100)]
+    assert not res.same_bytes
+    bic = next(r for r in res.records if r["model"] == "bicubic")
+    hr = read_image(data_dir / "a.png")
+    restored = _u8(imresize(_u8(imresize(hr, 0.5)), 2.0))  # lossless: the LR arrives unchanged
+    row = next(r for r in res.per_image if r["model"] == "bicubic" and r["image"] == "a.png")
+    assert row["psnr_y"] == pytest.approx(psnr(restored, hr, 2, y_channel=True), abs=1e-6)
+    assert bic["images"] == 2
+    write_report(res.records, res.per_image, tmp_path / "rep")
+    md = (tmp_path / "rep" / "results.md").read_text()
+    assert "| Method | lossless |" in md and "QF30" not in md
+
+
 def test_bicubic_matches_manual_recomputation(data_dir: Path) -> None:
     res = evaluate(["bicubic"], [data_dir], "jpeg", [30, 70], progress=False)
     assert [r["quality"] for r in res.records] == [30, 70]

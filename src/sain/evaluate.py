@@ -56,6 +56,7 @@ __all__ = [
     "DEFAULT_HR_QUALITIES",
     "DEFAULT_QUALITIES",
     "HR_CODEC",
+    "LOSSLESS_QUALITY",
     "EvalResult",
     "evaluate",
     "modcrop",
@@ -68,6 +69,9 @@ log = logging.getLogger(__name__)
 #: Special model names: the bicubic baseline and the "compress the HR image" alternative.
 BASELINE = BicubicMethod.name
 HR_CODEC = HRCodecMethod.name
+
+#: The quality recorded for a lossless (PNG) LR, and told to quality-aware models.
+LOSSLESS_QUALITY = 100
 
 #: The paper's quality factors.
 DEFAULT_QUALITIES: tuple[int, ...] = (30, 50, 70, 80, 90)
@@ -148,7 +152,9 @@ def evaluate(
             ``"jpeg-hr"`` or already built :class:`~sain.models.RescalingModel` objects.
         datasets: image folders (searched recursively); a dataset is named by its folder.
         fmt: ``"jpeg"``, ``"webp"``, ``"avif"`` or ``"png"`` (Pillow's default settings).
-        qualities: codec qualities of the LR (1..100), e.g. ``(30, 50, 70, 80, 90)``.
+        qualities: codec qualities of the LR (1..100), e.g. ``(30, 50, 70, 80, 90)``. PNG is
+            lossless, so it gets one column whatever is given, recorded as quality
+            :data:`LOSSLESS_QUALITY` (100; what a quality-aware model is told).
         scale: the rescaling factor; defaults to the models' (all must agree), or 2 when
             only ``bicubic`` / ``jpeg-hr`` are evaluated. A model of another scale is an error.
         seed: seed of the latent (GMM) sample, the same for every image, so an image's
@@ -183,6 +189,8 @@ def evaluate(
     """
     fmt = check_format(fmt)
     qualities = parse_qualities(qualities)
+    if fmt == "png":  # lossless: every quality gives the same file; one column, recorded as 100
+        qualities = [LOSSLESS_QUALITY]
     methods, scale = load_methods(models, scale, precision)
     if recompress is not None:
         recompress = parse_qualities([recompress])[0]

@@ -206,6 +206,11 @@ def _same_bytes_table(same_bytes: Sequence[dict]) -> list[str]:
     return lines + [*notes, ""] if notes else lines
 
 
+def quality_label(quality: int, fmt: str) -> str:
+    """A table column: ``QF<q>``, or ``lossless`` for PNG (one column, whatever the quality)."""
+    return "lossless" if fmt == "png" else f"QF{quality}"
+
+
 def markdown_report(records: list[dict], same_bytes: Sequence[dict] = ()) -> str:
     """``results.md``: per dataset, methods x qualities tables at the same codec quality
     (PSNR/SSIM, sizes, LR fidelity) and, given ``same_bytes`` (:attr:`EvalResult.same_bytes`
@@ -237,7 +242,7 @@ def markdown_report(records: list[dict], same_bytes: Sequence[dict] = ()) -> str
             qs = sorted({r["quality"] for r in resc})
             names = list(dict.fromkeys(r["model"] for r in resc))
             cell = {(r["model"], r["quality"]): r for r in resc}
-            header = ["Method"] + [f"QF{q}" for q in qs]
+            header = ["Method"] + [quality_label(q, recs[0]["format"]) for q in qs]
 
             def rows_of(fn, cell=cell, qs=qs, names=names):
                 return [[nm] + [fn(cell[(nm, q)]) if (nm, q) in cell else "-" for q in qs] for nm in names]

@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--quality",
         default="30,50,70,80,90",
         metavar="Q,Q,...",
-        help="comma-separated codec qualities 1..100 (default: 30,50,70,80,90)",
+        help="comma-separated codec qualities 1..100 (default: 30,50,70,80,90; PNG: one lossless column)",
     )
     p.add_argument(
         "--hr-quality",
