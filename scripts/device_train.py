@@ -22,6 +22,11 @@ every packed state and log into one tar archive cut into parts of at most ``--sh
 (``device_states.tar.part00``, ...); ``python scripts/device_train.py unpack PARTS...
 --to train_state/`` puts them back together here.
 
+Per-job options follow an ``@``: ``--job
+sain_x2_jpeg_qf_ft_cpu=train_state/sain_x2_jpeg_qf_ft_cpu.safetensors@batch=8,patch=96,iters=config``
+keeps that run's CPU budget (batch 8 of 96 px, its config's 2,400 steps) while the other jobs
+train at the paper's batch; any ``SECTION.KEY=VALUE`` is a ``--set`` for that job only.
+
 The install step on the device machine is ``pip install torch==2.13.0 -e .`` (or whatever
 its page says is there); the script itself only needs the package.
 """
@@ -70,15 +75,40 @@ def prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _jobs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
-    """``[(config, state or None)]`` from ``--config/--state`` and every ``--job CONFIG[=STATE]``."""
-    jobs: list[tuple[str, str | None]] = [(args.config, args.state)] if args.config else []
-    for j in args.job or []:
-        config, _, state = j.partition("=")
-        jobs.append((config, state or None))
+#: Per-job options that replace a ``run`` flag; any other ``KEY=VALUE`` is passed as ``--set``.
+JOB_FLAGS = ("iters", "batch", "patch", "workers")
+
+Job = tuple[str, str | None, dict[str, str]]
+
+
+def parse_job(text: str) -> Job:
+    """``CONFIG[=STATE][@KEY=VALUE,...]`` -> ``(config, state or None, options)``.
+
+    Options replace ``--iters`` / ``--batch`` / ``--patch`` / ``--workers`` for this job
+    (``iters=config``: the config's own schedule end), any other key is a ``--set`` of
+    ``sain train`` (``optim.lr=1e-4``)."""
+    head, _, opts_text = text.partition("@")
+    config, _, state = head.partition("=")
+    opts: dict[str, str] = {}
+    for item in filter(None, opts_text.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key or not value:
+            raise SystemExit(f"job option {item!r} of {text!r} is not KEY=VALUE")
+        if key not in JOB_FLAGS and "." not in key:
+            raise SystemExit(f"job option {key!r}: one of {', '.join(JOB_FLAGS)} or a config SECTION.KEY")
+        opts[key] = value
+    if not config:
+        raise SystemExit(f"job {text!r} names no config")
+    return config, state or None, opts
+
+
+def _jobs(args: argparse.Namespace) -> list[Job]:
+    """``[(config, state or None, options)]`` from ``--config/--state`` and every ``--job``."""
+    jobs: list[Job] = [(args.config, args.state, {})] if args.config else []
+    jobs += [parse_job(j) for j in args.job or []]
     if not jobs:
         raise SystemExit("give --config (and --state) or at least one --job CONFIG[=STATE]")
-    names = [_name(c, st) for c, st in jobs]
+    names = [_name(c, st) for c, st, _ in jobs]
     if len(set(names)) != len(names):
         raise SystemExit(f"two jobs would write the same state: {names}")
     return jobs
@@ -88,33 +118,18 @@ def _name(config: str, state: str | None) -> str:
     return Path(state).stem if state else Path(config).stem
 
 
-def _command(args: argparse.Namespace, config: str, state: str | None, runs: Path) -> list[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "sain",
-        "train",
-        config,
-        "--out",
-        str(runs),
-        "--device",
-        args.device,
-        "--data",
-        args.data,
-        "--iters",
-        str(args.iters),
-        "--batch",
-        str(args.batch),
-        "--patch",
-        str(args.patch),
-        "--workers",
-        str(args.workers),
-        "--no-progress",
-        "--set",
-        "run.amp=auto",
-        "--set",
-        "data.val_holdout=8",
-    ]
+def _command(
+    args: argparse.Namespace, config: str, state: str | None, runs: Path, opts: dict | None = None
+) -> list[str]:
+    opts = opts or {}
+    flags = {k: str(opts.get(k, getattr(args, k))) for k in JOB_FLAGS}
+    cmd = [sys.executable, "-m", "sain", "train", config, "--out", str(runs), "--device", args.device]
+    cmd += ["--data", args.data]
+    for k in JOB_FLAGS:
+        if not (k == "iters" and flags[k] == "config"):
+            cmd += [f"--{k}", flags[k]]
+    cmd += ["--no-progress", "--set", "run.amp=auto", "--set", "data.val_holdout=8"]
+    cmd += [a for k, v in opts.items() if k not in JOB_FLAGS for a in ("--set", f"{k}={v}")]
     if state:
         cmd += ["--resume-from", state]
     return cmd
@@ -127,11 +142,11 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     jobs = _jobs(args)
     procs = []
-    for config, state in jobs:
+    for config, state, opts in jobs:
         runs = ROOT / "runs" / "device" / _name(config, state)
         if runs.exists():
             shutil.rmtree(runs)
-        cmd = _command(args, config, state, runs)
+        cmd = _command(args, config, state, runs, opts)
         print(" ".join(cmd), flush=True)
         procs.append((config, state, runs, subprocess.Popen(cmd, start_new_session=False)))
     deadline = time.time() + args.minutes * 60
@@ -212,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--config", help="a config name or file (see sain train --help)")
     r.add_argument("--state", help="a packed state to resume (train_state/...); none: a fresh run")
     r.add_argument(
-        "--job", action="append", metavar="CONFIG[=STATE]", help="one more run side by side on the device (repeatable)"
+        "--job",
+        action="append",
+        metavar="CONFIG[=STATE][@KEY=VALUE,...]",
+        help="one more run side by side on the device (repeatable); options: iters, batch, patch, workers "
+        "(iters=config: the config's own end) or a config SECTION.KEY for this job only",
     )
     r.add_argument("--minutes", type=float, required=True)
     r.add_argument("--out", default=os.environ.get("OUT", "out"))
