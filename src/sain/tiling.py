@@ -15,6 +15,18 @@ with the reference convolution, about 1e-6 in float32).
 For SAIN x2 (5 E-blocks + 3 V-blocks) the radius is 45 LR pixels (90 HR pixels) for the
 downscale and 80 LR pixels for the upscale; for x4 (10 + 6) 95 and 160 LR pixels.
 
+That radius is a bound, not what a trained network uses: the influence of a pixel dies
+out long before it (measured on the bundled sain-x2-jpeg, tiles of 96 LR px on a Kodak
+photo: an overlap of 16 LR px already changes no output by more than 6e-7, i.e. float32
+rounding, against 80 for the bound). With the default 768-px tiles of a 12 MP decode the
+bound makes the network compute 1.28x the image, a 24-px overlap 1.08x. So an overlap can
+be *measured* for a given model (:func:`measure_overlap`: the smallest overlap whose tiled
+result matches the exact one within a tolerance on a real photo), and a model that
+carries one (``model.tile_overlap = {"down": LR px, "up": LR px}``: the bundled models,
+from their zoo entry, measured with a margin and checked by ``tests/test_tiling.py``) is
+tiled with it by default. Any other model (a weight file, a reference checkpoint) gets the
+exact bound. ``overlap=`` overrides both.
+
 The latent z of the upscale is drawn once for the whole image (seeded) and sliced per
 tile; :func:`sample_latent` asks the model for it in chunks, bit-identical to
 ``model.sample_latent`` with a generator seeded the same way, without the mixture
@@ -34,7 +46,14 @@ from .models import RescalingModel
 from .models.base import cat_channels
 from .precision import downscale_precision, inference_autocast
 
-__all__ = ["receptive_radius", "sample_latent", "tiled_downscale", "tiled_upscale"]
+__all__ = [
+    "default_overlap",
+    "measure_overlap",
+    "receptive_radius",
+    "sample_latent",
+    "tiled_downscale",
+    "tiled_upscale",
+]
 
 #: Latent elements drawn per chunk by :func:`sample_latent` (a multiple of 16, which
 #: keeps the chunked draws identical to one large draw of torch's CPU generator).
@@ -59,6 +78,57 @@ def receptive_radius(model: RescalingModel, direction: str) -> int:
     if direction not in ("down", "up"):
         raise ValueError(f"direction must be 'down' or 'up', got {direction!r}")
     return int(model.receptive_radius(direction))
+
+
+def default_overlap(model: RescalingModel, direction: str) -> int:
+    """The overlap (LR pixels) the tiled functions use when given none: the model's measured
+    ``tile_overlap[direction]`` when it carries one (bundled models), else the exact
+    receptive radius (:func:`receptive_radius`, rounded up to LR pixels); never more than
+    the radius."""
+    exact = _margin(receptive_radius(model, direction), model.scale)
+    measured = (getattr(model, "tile_overlap", None) or {}).get(direction)
+    return exact if measured is None else min(int(measured), exact)
+
+
+#: Overlaps (LR pixels) that :func:`measure_overlap` tries, smallest first.
+OVERLAP_CANDIDATES = (4, 8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160)
+
+
+@torch.no_grad()
+def measure_overlap(
+    model: RescalingModel, hr: Tensor, direction: str, tol: float = 1e-5, core: int = 48, crop: int = 144
+) -> int:
+    """The smallest overlap (LR pixels, from :data:`OVERLAP_CANDIDATES`) at which tiling a
+    real photo into cores of ``core`` LR pixels gives the untiled result within ``tol``
+    (max absolute difference, values in [0, 1]; 1e-5 is 1/400 of an 8-bit level), in fp32.
+
+    Measured on the central ``crop`` x ``crop`` LR pixels of ``hr`` (N, 3, H, W) (the whole
+    image when smaller), tiled 3 x 3 with the default sizes, so every core has seams on
+    each side. The exact receptive radius when no candidate below it is close enough.
+    The upscale is measured on the model's own LR of that crop, quantised to 8 bits.
+    """
+    if direction not in ("down", "up"):
+        raise ValueError(f"direction must be 'down' or 'up', got {direction!r}")
+    s = model.scale
+    _, _, h, w = hr.shape
+    ch, cw = min(crop, h // s), min(crop, w // s)
+    y0, x0 = (h // s - ch) // 2 * s, (w // s - cw) // 2 * s
+    hr = hr[:, :, y0 : y0 + ch * s, x0 : x0 + cw * s].float()
+    exact = _margin(receptive_radius(model, direction), s)
+    whole = max(ch, cw)  # one tile: no seams
+    if direction == "down":
+        ref = tiled_downscale(model, hr, tile=whole * s, overlap=0)
+        run = lambda m: tiled_downscale(model, hr, tile=core * s, overlap=m * s)  # noqa: E731
+    else:
+        lr = torch.round(tiled_downscale(model, hr, tile=whole * s, overlap=0).clamp(0, 1) * 255) / 255
+        ref = tiled_upscale(model, lr, tile=whole, overlap=0, seed=0)
+        run = lambda m: tiled_upscale(model, lr, tile=core, overlap=m, seed=0)  # noqa: E731
+    for m in OVERLAP_CANDIDATES:
+        if m >= exact:
+            break
+        if float((run(m) - ref).abs().max()) <= tol:
+            return m
+    return exact
 
 
 def _margin(radius: int, scale: int) -> int:
@@ -90,9 +160,10 @@ def tiled_downscale(
         hr: (N, 3, H, W) in [0, 1], H and W multiples of the scale.
         tile: side of the core each tile contributes, in HR pixels (a multiple of the scale).
         overlap: context added on every side of a core, in HR pixels (a multiple of the
-            scale); ``None`` = the receptive radius rounded up, which makes the result
-            equal to the untiled one up to float rounding. Smaller values are faster and
-            only approximately equal near tile seams.
+            scale); ``None`` = :func:`default_overlap` (the model's measured overlap, else
+            the receptive radius rounded up, which makes the result equal to the untiled
+            one up to float rounding). Smaller values are faster and only approximately
+            equal near tile seams.
         precision: of the dense blocks (:func:`sain.precision.downscale_precision`: ``auto``
             keeps the thumbnail in fp32).
 
@@ -102,7 +173,7 @@ def tiled_downscale(
     s = model.scale
     model._check_hr(hr)
     if overlap is None:
-        overlap = _margin(receptive_radius(model, "down"), s) * s
+        overlap = default_overlap(model, "down") * s
     _check_tiling("tile", tile, s, s)
     _check_tiling("overlap", overlap, s, 0)
     p = next(model.parameters())
@@ -161,8 +232,9 @@ def tiled_upscale(
         model: a rescaling network.
         lr: received LR (N, 3, h, w) in [0, 1].
         tile: side of the core each tile contributes, in LR pixels.
-        overlap: context on every side of a core, in LR pixels; ``None`` = the receptive
-            radius (exact up to float rounding).
+        overlap: context on every side of a core, in LR pixels; ``None`` =
+            :func:`default_overlap` (the model's measured overlap, else the receptive
+            radius: exact up to float rounding).
         seed: seed of the latent sample (see :func:`sample_latent`); unused if ``z`` is given.
         z: the latent (N, 3*(s^2-1), h, w) to use instead of drawing one.
         precision: ``fp32``, ``bf16``, ``fp16`` or ``auto`` for the dense blocks
@@ -176,7 +248,7 @@ def tiled_upscale(
     s = model.scale
     model._check_lr(lr)
     if overlap is None:
-        overlap = _margin(receptive_radius(model, "up"), s)
+        overlap = default_overlap(model, "up")
     _check_tiling("tile", tile, 1, 1)
     _check_tiling("overlap", overlap, 1, 0)
     kw: dict[str, Any] = {"quality": quality} if quality is not None and model.quality_aware else {}
