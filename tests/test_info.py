@@ -209,6 +209,22 @@ def test_webp_thumbnail_decodes_at_the_recorded_quality(tmp_path, weights, photo
     assert d["decode_quality"]["source"] == "none" and "older thumbnail" in d["decode_quality"]["reason"]
 
 
+def test_png_thumbnail_decodes_as_lossless(tmp_path, weights, photo, monkeypatch):
+    """A thumbnail saved as PNG (lossless: nothing to undo) is restored at quality 100 by a
+    quality-aware model, whatever quality its metadata records; a hint still wins."""
+    thumb = api.encode_file(photo, tmp_path / "t.jpg", str(weights["qf"]), quality=40).dst
+    png = tmp_path / "t.png"
+    with Image.open(thumb) as img:
+        img.save(png, exif=img.info["exif"])  # the sain record (quality 40) kept
+    assert api.read_info(png.read_bytes()).quality == 40
+    seen = capture_upscale_quality(monkeypatch)
+    api.decode_image(png, str(weights["qf"]))
+    api.decode_image(png, str(weights["qf"]), quality_hint=60)
+    assert seen == [100, 60]
+    d = api.inspect_thumbnail(png)
+    assert d["decode_quality"]["quality"] == 100 and d["decode_quality"]["source"] == "lossless"
+
+
 # -- foreign and bad files ----------------------------------------------------------------
 
 
@@ -224,7 +240,7 @@ def test_plain_images_are_not_thumbnails(tmp_path, photo, capsys):
     assert jpg["size"] == "64x48 pixels" and jpg["JPEG tables"].startswith("quality 83 (exactly")
     assert jpg["decode quality"].startswith("83: from the JPEG's quantisation tables")
     assert png["format"] == "PNG" and png["sain thumbnail"].startswith("no") and "JPEG tables" not in png
-    assert png["decode quality"].startswith("none: PNG without quantisation tables")
+    assert png["decode quality"].startswith("100: PNG is lossless")
     d = sain.inspect_thumbnail(plain)
     assert d["sain_thumbnail"] is False and d["sain"] is None and d["quality_aware"] is None
     assert d["sain_error"] is None

@@ -55,6 +55,7 @@ from .thumbnail import (
 from .zoo import DEFAULT_MODEL, ZOO, get_model, model_name
 
 __all__ = [
+    "LOSSLESS_QUALITY",
     "QUALITY_SOURCES",
     "DecodeResult",
     "QualityChoice",
@@ -175,7 +176,9 @@ def _decode(
 
 
 #: Where :func:`choose_quality` found the quality, in order of precedence.
-QUALITY_SOURCES = ("hint", "tables", "metadata", "none")
+QUALITY_SOURCES = ("hint", "tables", "metadata", "lossless", "none")
+#: The quality a lossless thumbnail (PNG) is restored at by a quality-aware model.
+LOSSLESS_QUALITY = 100
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,7 @@ class QualityChoice:
         quality: 1..100, or ``None`` (the model's default).
         source: one of :data:`QUALITY_SOURCES`: ``hint`` (given by the caller), ``tables``
             (a JPEG's quantisation tables), ``metadata`` (recorded by ``sain encode``),
+            ``lossless`` (a PNG: nothing was lost to a codec, :data:`LOSSLESS_QUALITY`),
             ``none``.
         note: set when the tables and the recorded quality disagree (the file was
             re-compressed after it was written); the tables are used.
@@ -202,9 +206,12 @@ def choose_quality(
     """Which quality to restore ``data`` (a thumbnail's bytes) at: ``hint`` if given, else a
     JPEG's quantisation tables (:func:`~sain.codecs.jpeg_quality.estimate_jpeg_quality`),
     else ``recorded`` (the :attr:`~sain.thumbnail.ThumbnailInfo.quality` of its metadata,
-    for WebP / AVIF, which have no tables), else none. ``name`` is for the note."""
+    for WebP / AVIF, which have no tables), else :data:`LOSSLESS_QUALITY` for a PNG (lossless:
+    whatever it records), else none. ``name`` is for the note."""
     if hint is not None:
         return QualityChoice(check_quality(hint), "hint")
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return QualityChoice(LOSSLESS_QUALITY, "lossless")
     from .codecs.jpeg_quality import estimate_jpeg_quality
 
     try:

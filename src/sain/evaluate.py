@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 
 from .codecs import CODECS, check_format, codec_roundtrip
+from .decoding import LOSSLESS_QUALITY  # the quality recorded for a lossless (PNG) LR, told to quality-aware models
 from .eval_inputs import dataset_images, load_methods, modcrop, parse_qualities
 from .imaging import read_image, write_image
 from .metrics import psnr, ssim
@@ -69,9 +70,6 @@ log = logging.getLogger(__name__)
 #: Special model names: the bicubic baseline and the "compress the HR image" alternative.
 BASELINE = BicubicMethod.name
 HR_CODEC = HRCodecMethod.name
-
-#: The quality recorded for a lossless (PNG) LR, and told to quality-aware models.
-LOSSLESS_QUALITY = 100
 
 #: The paper's quality factors.
 DEFAULT_QUALITIES: tuple[int, ...] = (30, 50, 70, 80, 90)

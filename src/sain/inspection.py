@@ -73,6 +73,8 @@ def _reason(
         why = f"from the JPEG's quantisation tables{inexact}"
     elif source == "metadata":
         why = f"recorded in the sain metadata ({fmt} has no quantisation tables)"
+    elif source == "lossless":
+        why = f"{fmt} is lossless: restored as quality 100"
     elif info is None:
         why = f"{fmt} without quantisation tables and without sain metadata: the model's default"
     else:

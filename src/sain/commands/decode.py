@@ -53,7 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=quality,
         metavar="Q",
         help="codec quality for a quality-aware model (default: read from a JPEG's quantisation "
-        "tables, or the quality recorded in a WebP/AVIF thumbnail's metadata; see 'sain info')",
+        "tables, the quality recorded in a WebP/AVIF thumbnail's metadata, 100 for a lossless PNG; "
+        "see 'sain info')",
     )
     add_runtime(p)
 
