@@ -74,7 +74,7 @@ def _reason(
     elif source == "metadata":
         why = f"recorded in the sain metadata ({fmt} has no quantisation tables)"
     elif source == "lossless":
-        why = f"{fmt} is lossless: restored as quality 100"
+        why = f"{fmt} is lossless: no codec artefacts to undo"
     elif info is None:
         why = f"{fmt} without quantisation tables and without sain metadata: the model's default"
     else:
