@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         for job, per in runs.items()
     }
-    res = {"env": env, "model": args.model, "tile_overlap": entry.tile_overlap, "runs": runs, "summary": summary}
-    res["outputs"] = same
+    res = {"env": env, "model": args.model, "tile_overlap": entry.tile_overlap}
+    res |= {"runs": runs, "summary": summary, "outputs": same}
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     when = env["date"][:16].replace("-", "").replace("T", "-").replace(":", "")

@@ -176,7 +176,7 @@ def _decode(
 
 
 #: Where :func:`choose_quality` found the quality, in order of precedence.
-QUALITY_SOURCES = ("hint", "tables", "metadata", "lossless", "none")
+QUALITY_SOURCES = ("hint", "lossless", "tables", "metadata", "none")
 #: The quality a lossless thumbnail (PNG) is restored at by a quality-aware model.
 LOSSLESS_QUALITY = 100
 
@@ -187,10 +187,10 @@ class QualityChoice:
 
     Attributes:
         quality: 1..100, or ``None`` (the model's default).
-        source: one of :data:`QUALITY_SOURCES`: ``hint`` (given by the caller), ``tables``
-            (a JPEG's quantisation tables), ``metadata`` (recorded by ``sain encode``),
+        source: one of :data:`QUALITY_SOURCES`: ``hint`` (given by the caller),
             ``lossless`` (a PNG: nothing was lost to a codec, :data:`LOSSLESS_QUALITY`),
-            ``none``.
+            ``tables`` (a JPEG's quantisation tables), ``metadata`` (recorded by
+            ``sain encode``), ``none``.
         note: set when the tables and the recorded quality disagree (the file was
             re-compressed after it was written); the tables are used.
     """
@@ -203,11 +203,11 @@ class QualityChoice:
 def choose_quality(
     data: bytes, hint: int | None = None, recorded: int | None = None, name: str = "<bytes>"
 ) -> QualityChoice:
-    """Which quality to restore ``data`` (a thumbnail's bytes) at: ``hint`` if given, else a
+    """Which quality to restore ``data`` (a thumbnail's bytes) at: ``hint`` if given, else
+    :data:`LOSSLESS_QUALITY` for a PNG (lossless, whatever its metadata records), else a
     JPEG's quantisation tables (:func:`~sain.codecs.jpeg_quality.estimate_jpeg_quality`),
     else ``recorded`` (the :attr:`~sain.thumbnail.ThumbnailInfo.quality` of its metadata,
-    for WebP / AVIF, which have no tables), else :data:`LOSSLESS_QUALITY` for a PNG (lossless:
-    whatever it records), else none. ``name`` is for the note."""
+    for WebP / AVIF, which have no tables), else none. ``name`` is for the note."""
     if hint is not None:
         return QualityChoice(check_quality(hint), "hint")
     if data[:8] == b"\x89PNG\r\n\x1a\n":
