@@ -668,3 +668,41 @@ def test_every_shipped_config_loads():
     assert len(names) >= 9
     for name in names:
         load_config(CONFIG_DIR / name)
+
+
+def test_train_only_changes_just_the_named_modules(data, tmp_path, capsys):
+    """``optim.train_only``: the named modules learn, everything else keeps its initial
+    values bit for bit (the V-blocks fine-tune of a WebP model from sain-x2-jpeg relies on
+    its thumbnails staying those of the initial model); a prefix naming nothing is refused."""
+    init = tmp_path / "init"
+    base = tiny_config(data, optim={"iters": 2, "milestones": [100]}, run={"val_every": 100})
+    assert sain_train(write_config(tmp_path / "base.toml", base), "--out", init) == 0
+    start = model_state(init)
+    weights = next(init.glob("*.safetensors"))
+    cfg = tiny_config(
+        data,
+        optim={"iters": 3, "milestones": [100], "train_only": ["comp_operations", "gmm"]},
+        run={"val_every": 100, "init": str(weights)},
+    )
+    out = tmp_path / "vonly"
+    assert sain_train(write_config(tmp_path / "vonly.toml", cfg), "--out", out) == 0
+    after = model_state(out)
+    changed = {k for k in after if not torch.equal(after[k], start[k])}
+    assert changed and all(k.startswith(("comp_operations.", "gmm.")) for k in changed), sorted(changed)
+    assert any(k.startswith("comp_operations.") for k in changed)
+    assert all(torch.equal(after[k], start[k]) for k in after if k.startswith("down_operations."))
+    # the optimiser holds state for the trained parameters only
+    ckpt = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)
+    n_trained = sum(
+        1
+        for k in dict(SAIN(2, e_blocks=1, v_blocks=1).named_parameters())
+        if k.startswith(("comp_operations.", "gmm."))
+    )
+    assert len(ckpt["optimizer"]["state"]) == n_trained
+    # resumable like any run
+    assert sain_train(write_config(tmp_path / "vonly.toml", cfg), "--out", out, "--iters", 4, "--resume") == 0
+    bad = tiny_config(data, optim={"iters": 1, "train_only": ["v_blocks"]}, run={"val_every": 100})
+    _expect_usage_error(
+        capsys, [write_config(tmp_path / "bad.toml", bad), "--out", tmp_path / "bad"], "v_blocks", "names no parameter"
+    )
+    assert not (tmp_path / "bad").exists()

@@ -130,6 +130,10 @@ class OptimConfig:
     iters: int = 500_000
     milestones: list[int] = field(default_factory=lambda: [100_000, 200_000, 300_000, 400_000])
     gamma: float = 0.5
+    # Train only the parameters whose names start with one of these prefixes (the rest stay
+    # frozen at their initial values, e.g. ["comp_operations", "gmm"]: SAIN's V-blocks and
+    # latent model); empty: train every parameter.
+    train_only: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from ..checkpoint import save_weights
 from ..models import RescalingModel, build_model, get_arch
 from ..precision import cpu_has_bf16, resolve_amp  # noqa: F401 - cpu_has_bf16 re-exported
-from .config import TrainConfig, save_config
+from .config import ConfigError, TrainConfig, save_config
 from .data import PatchDataset, StepSampler, find_images, load_val_images, split_holdout
 from .objective import Objective, objective_of
 from .runlog import RunLog
@@ -168,7 +168,7 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = model
         self.opt = torch.optim.Adam(
-            model.parameters(),
+            trainable_parameters(model, cfg.optim.train_only),
             lr=cfg.optim.lr,
             betas=(cfg.optim.beta1, cfg.optim.beta2),
             weight_decay=cfg.optim.weight_decay,
@@ -375,6 +375,28 @@ class Trainer:
         if self.world > 1:
             dist.barrier()
         return final
+
+
+def trainable_parameters(model: torch.nn.Module, prefixes: list[str]) -> list[torch.nn.Parameter]:
+    """The parameters to optimise: all of them when ``prefixes`` is empty, otherwise those
+    whose names start with one of ``prefixes`` (``optim.train_only``); the others are frozen
+    (``requires_grad`` off). A prefix that names no parameter is a :class:`ConfigError`."""
+    named = list(model.named_parameters())
+    if not prefixes:
+        return [p for _, p in named]
+    unused = [q for q in prefixes if not any(n == q or n.startswith(q + ".") for n, _ in named)]
+    if unused:
+        tops = sorted({n.split(".")[0] for n, _ in named})
+        raise ConfigError(
+            f"optim.train_only: {', '.join(map(repr, unused))} names no parameter (modules: {', '.join(tops)})"
+        )
+    keep = []
+    for n, p in named:
+        train = any(n == q or n.startswith(q + ".") for q in prefixes)
+        p.requires_grad_(train)
+        if train:
+            keep.append(p)
+    return keep
 
 
 def train(
