@@ -93,3 +93,22 @@ def test_copy_is_cheap() -> None:
     for _ in range(5):
         zoo.get_model(zoo.DEFAULT_MODEL)
     assert (time.perf_counter() - t0) / 5 < 0.5
+
+
+def test_sain_x2_webp_makes_the_thumbnails_of_sain_x2_jpeg() -> None:
+    """sain-x2-webp is sain-x2-jpeg with only its V-blocks (and latent GMM) fine-tuned for
+    WebP: the E-blocks, hence the thumbnail, are bit for bit the same, so a thumbnail made
+    by either restores with either; the restoring path differs."""
+    jpeg, webp = (zoo.load_model(n, frozen=True) for n in ("sain-x2-jpeg", "sain-x2-webp"))
+    a, b = jpeg.state_dict(), webp.state_dict()
+    assert a.keys() == b.keys()
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert changed and all(k.startswith(("comp_operations.", "gmm.")) for k in changed), sorted(changed)[:3]
+    hr = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        lr = jpeg.downscale(hr)
+        assert torch.equal(lr, webp.downscale(hr))
+        q = torch.round(lr.clamp(0, 1) * 255) / 255
+        up_j = jpeg.upscale(q, generator=torch.Generator().manual_seed(0))
+        up_w = webp.upscale(q, generator=torch.Generator().manual_seed(0))
+    assert float((up_j - up_w).abs().max()) > 1e-4

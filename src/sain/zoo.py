@@ -99,7 +99,9 @@ ZOO: dict[str, ZooEntry] = {
             2,
             "webp",
             "sain_x2_webp.safetensors",
-            "SAIN x2 trained for WebP (QF 75) by the project on a CPU budget",
+            "SAIN x2 for WebP: sain-x2-jpeg with its V-blocks fine-tuned for WebP (QF 75); same thumbnails",
+            "209ef872d05eaee49f923ae23ccba62d2efd7cf8792c861d0fd5759496e9e341",
+            (24, 24),  # measured 16 / 16 (tolerance 1e-6), as sain-x2-jpeg (the same E-blocks)
         ),
         ZooEntry(
             "irn-x2",

@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(r, sort_keys=True))
         return 0
     bundled = [r for r in rows if r["bundled"]]
-    head = f"{'name':<16}{'scale':>6}  {'codec':<6}{'size':>9}  mean Y-PSNR gain over bicubic (dB, same JPEG quality)"
+    gain = "mean Y-PSNR gain over bicubic (dB, at the same quality of the model's codec)"
+    head = f"{'name':<16}{'scale':>6}  {'codec':<6}{'size':>9}  {gain}"
     print(head)
     for r in bundled:
         name = r["name"] + (" *" if r["default"] else "")
