@@ -384,19 +384,19 @@ def trainable_parameters(model: torch.nn.Module, prefixes: list[str]) -> list[to
     named = list(model.named_parameters())
     if not prefixes:
         return [p for _, p in named]
-    unused = [q for q in prefixes if not any(n == q or n.startswith(q + ".") for n, _ in named)]
+
+    def under(name: str, q: str) -> bool:
+        return name == q or name.startswith(q + ".")
+
+    unused = [q for q in prefixes if not any(under(n, q) for n, _ in named)]
     if unused:
         tops = sorted({n.split(".")[0] for n, _ in named})
         raise ConfigError(
             f"optim.train_only: {', '.join(map(repr, unused))} names no parameter (modules: {', '.join(tops)})"
         )
-    keep = []
     for n, p in named:
-        train = any(n == q or n.startswith(q + ".") for q in prefixes)
-        p.requires_grad_(train)
-        if train:
-            keep.append(p)
-    return keep
+        p.requires_grad_(any(under(n, q) for q in prefixes))
+    return [p for _, p in named if p.requires_grad]
 
 
 def train(
