@@ -17,6 +17,7 @@ import sain
 from _tiny_train import train_two_steps
 from sain import cli, tiling
 from sain.checkpoint import load_checkpoint, save_weights
+from sain.errors import CheckpointError
 from sain.imaging.resize import bicubic_down
 from sain.models import ArchitectureError, build_model, get_arch, infer_arch
 from sain.models.dual_irn import DualIRN
@@ -80,6 +81,35 @@ def test_u_irn_is_exactly_invertible_in_float64():
     hr = model.upscale(lr, generator=torch.Generator().manual_seed(3))
     z = torch.randn(2, 9, 8, 12, generator=torch.Generator().manual_seed(3), dtype=torch.float32).double()
     assert torch.allclose(hr, model.u_irn.inverse(torch.cat((lr, z), 1))[0], atol=1e-12)
+
+
+def test_run_init_from_an_irn_copies_it_into_both_irns():
+    torch.manual_seed(5)
+    irn = sain.IRN(2, blocks_per_level=1)
+    with torch.no_grad():
+        for p in irn.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    irn.eval()
+    model = DualIRN.from_pretrained(irn, {"scale": 2, "blocks_per_level": 1}).eval()
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        y_irn, lr_irn = irn(x)
+        y, lr = model(x)
+        # D-IRN sends IRN's thumbnail and U-IRN is IRN: the same restoration from the same latent
+        assert torch.equal(lr, lr_irn) and torch.equal(y, y_irn)
+        g = torch.Generator
+        assert torch.equal(
+            model.upscale(lr, generator=g().manual_seed(1)), irn.upscale(lr, generator=g().manual_seed(1))
+        )
+    # two copies, not one module: training U must not move D
+    assert model.d_irn.operations[1].F.conv1.weight.data_ptr() != model.u_irn.operations[1].F.conv1.weight.data_ptr()
+    # from a Dual-IRN of the same configuration, as every architecture
+    again = DualIRN.from_pretrained(model, model.config())
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values(), strict=True))
+    with pytest.raises(CheckpointError, match="scale and blocks_per_level must match"):
+        DualIRN.from_pretrained(irn, {"scale": 2, "blocks_per_level": 2})
+    with pytest.raises(CheckpointError, match="cannot initialise"):
+        DualIRN.from_pretrained(sain.SAIN(2, e_blocks=1, v_blocks=1), {"scale": 2, "blocks_per_level": 1})
 
 
 def test_downscale_is_d_irn_alone():

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..errors import CheckpointError
 from .base import RescalingModel
 from .irn import IRN
 from .registry import register
@@ -69,6 +70,25 @@ class DualIRN(RescalingModel):
         """``None``: no reference checkpoint layout of Dual-IRN is published (only SAIN's
         and IRN's are); the project's weight files carry their configuration."""
         return None
+
+    @classmethod
+    def from_pretrained(cls, source: RescalingModel, config: Mapping[str, Any]) -> DualIRN:
+        """``run.init``: a Dual-IRN from a Dual-IRN of the same configuration, or from a
+        trained IRN of the same scale and blocks, copied into both D-IRN and U-IRN (so D
+        starts with IRN's thumbnail and U with its restoration, and the training only has to
+        teach U to undo the codec and D to help it)."""
+        if type(source) is IRN:
+            model = cls.from_config(config)
+            assert isinstance(model, DualIRN)
+            if source.config() != model.d_irn.config():
+                raise CheckpointError(
+                    f"cannot initialise {cls.arch} {dict(config)} from irn {source.config()}: "
+                    "scale and blocks_per_level must match"
+                )
+            model.d_irn.load_state_dict(source.state_dict())
+            model.u_irn.load_state_dict(source.state_dict())
+            return model
+        return super().from_pretrained(source, config)  # type: ignore[return-value]
 
     def receptive_radius(self, direction: str) -> int:
         """``"down"``: D-IRN's (it makes the LR); ``"up"``: U-IRN's (its inverse restores)."""
