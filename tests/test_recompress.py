@@ -75,6 +75,9 @@ def test_cli_recompress(images, tmp_path, capsys):
         == 0
     )
     assert (tmp_path / "r" / "results.json").read_text().count('"recompress": 40') >= 1
+    md = (tmp_path / "r" / "results.md").read_text()
+    # the tables say which two encodes the column is, and the protocol line says what was done
+    assert "| QF90→40 |" in md and "re-encoded at QF40" in md
 
 
 def test_decode_reads_the_quality_from_the_jpeg_for_a_quality_aware_model(tmp_path, monkeypatch):

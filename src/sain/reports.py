@@ -206,9 +206,12 @@ def _same_bytes_table(same_bytes: Sequence[dict]) -> list[str]:
     return lines + [*notes, ""] if notes else lines
 
 
-def quality_label(quality: int, fmt: str) -> str:
-    """A table column: ``QF<q>``, or ``lossless`` for PNG (one column, whatever the quality)."""
-    return "lossless" if fmt == "png" else f"QF{quality}"
+def quality_label(quality: int, fmt: str, recompress: int | None = None) -> str:
+    """A table column: ``QF<q>``, ``QF<q>→<r>`` when every LR was re-encoded at ``r`` before
+    restoring, or ``lossless`` for PNG (one column, whatever the quality)."""
+    if fmt == "png":
+        return "lossless"
+    return f"QF{quality}" if recompress is None else f"QF{quality}→{recompress}"
 
 
 def markdown_report(records: list[dict], same_bytes: Sequence[dict] = ()) -> str:
@@ -224,6 +227,13 @@ def markdown_report(records: list[dict], same_bytes: Sequence[dict] = ()) -> str
             f"{r0['scale']} border pixels ignored, latent seed {r0['seed']}. "
             "Cells are PSNR (dB) / SSIM averaged over the images; Y = BT.601 luma. "
             "bpp = bits of the compressed file per HR pixel. "
+            + (
+                f"Every LR was compressed at the column's first quality, then re-encoded at QF{again} "
+                "(a second party re-compressing it) before the restoration; the size tables are the "
+                "first file's. "
+                if (again := r0.get("recompress"))
+                else ""
+            )
             + (
                 "Two comparisons: at the same codec quality (every method's LR compressed at "
                 "the same QF: the paper's; a learned LR is then usually a larger file) and "
@@ -242,7 +252,7 @@ def markdown_report(records: list[dict], same_bytes: Sequence[dict] = ()) -> str
             qs = sorted({r["quality"] for r in resc})
             names = list(dict.fromkeys(r["model"] for r in resc))
             cell = {(r["model"], r["quality"]): r for r in resc}
-            header = ["Method"] + [quality_label(q, recs[0]["format"]) for q in qs]
+            header = ["Method"] + [quality_label(q, recs[0]["format"], recs[0].get("recompress")) for q in qs]
 
             def rows_of(fn, cell=cell, qs=qs, names=names):
                 return [[nm] + [fn(cell[(nm, q)]) if (nm, q) in cell else "-" for q in qs] for nm in names]
