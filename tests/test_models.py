@@ -540,3 +540,29 @@ def test_dense_block_fused_bf16_channels_last(needs_x: bool) -> None:
         assert a.dtype == torch.float32
         rel = (a - b).norm() / b.norm()
         assert rel < 0.03, float(rel)
+
+
+def test_irn_x4_run_init_from_an_irn_x2():
+    """``run.init = "irn-x2"`` for an irn-x4 config: the x2 levels become the first level and
+    the new level starts as the identity, so the x4 LR is the 2x2 mean of the x2 LR."""
+    from sain.errors import CheckpointError
+
+    torch.manual_seed(0)
+    x2 = IRN(2, blocks_per_level=1)
+    with torch.no_grad():
+        for p in x2.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    x4 = IRN.from_pretrained(x2, {"scale": 4, "blocks_per_level": 1}).eval()
+    assert x4.config() == {"scale": 4, "blocks_per_level": 1}
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(x4(x)[1], F.avg_pool2d(x2(x)[1], 2), atol=1e-6)
+        assert not torch.allclose(x4(x)[1], F.avg_pool2d(x, 4), atol=1e-3)  # the x2 level did run
+    for a, b in zip(x4.operations[:2], x2.operations, strict=True):
+        assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    with pytest.raises(CheckpointError, match="smaller scale and the same blocks_per_level"):
+        IRN.from_pretrained(x2, {"scale": 4, "blocks_per_level": 2})
+    with pytest.raises(CheckpointError, match="smaller scale"):
+        IRN.from_pretrained(x4, {"scale": 2, "blocks_per_level": 1})
+    same = IRN.from_pretrained(x2, x2.config())  # the default: the same configuration as it is
+    assert all(torch.equal(p, q) for p, q in zip(same.state_dict().values(), x2.state_dict().values(), strict=True))

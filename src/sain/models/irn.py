@@ -62,6 +62,26 @@ class IRN(RescalingModel):
             raise CheckpointError(f"{len(blocks)} IRN blocks cannot split evenly over {levels} levels")
         return {"scale": scale, "blocks_per_level": len(blocks) // levels}
 
+    @classmethod
+    def from_pretrained(cls, source: RescalingModel, config: Mapping[str, Any]) -> IRN:
+        """``run.init``: an IRN from an IRN of the same configuration, or from a trained IRN
+        of a smaller scale with the same blocks per level, whose levels become this one's
+        first levels (irn-x2 starts irn-x4). The new levels' blocks start as the identity
+        (zero-initialised last convolutions), so at step 0 the x4 LR is exactly the 2x2 mean of
+        the x2 model's LR."""
+        model = cls.from_config(config)
+        assert isinstance(model, IRN)
+        if type(source) is not IRN or source.scale == model.scale:
+            return super().from_pretrained(source, config)  # type: ignore[return-value]
+        if source.scale > model.scale or source.blocks_per_level != model.blocks_per_level:
+            raise CheckpointError(
+                f"cannot initialise irn {dict(config)} from irn {source.config()}: "
+                "needs a smaller scale and the same blocks_per_level"
+            )
+        for mine, theirs in zip(model.operations, source.operations, strict=False):
+            mine.load_state_dict(theirs.state_dict())
+        return model
+
     def receptive_radius(self, direction: str) -> int:
         return chain_radius(list(self.operations), direction, self.scale, sends_enhanced_lr=False)
 
