@@ -69,10 +69,10 @@ class IRN(RescalingModel):
         first levels (irn-x2 starts irn-x4). The new levels' blocks start as the identity
         (zero-initialised last convolutions), so at step 0 the x4 LR is exactly the 2x2 mean of
         the x2 model's LR."""
+        if type(source) is not IRN or source.scale == config.get("scale", 2):
+            return super().from_pretrained(source, config)  # type: ignore[return-value]
         model = cls.from_config(config)
         assert isinstance(model, IRN)
-        if type(source) is not IRN or source.scale == model.scale:
-            return super().from_pretrained(source, config)  # type: ignore[return-value]
         if source.scale > model.scale or source.blocks_per_level != model.blocks_per_level:
             raise CheckpointError(
                 f"cannot initialise irn {dict(config)} from irn {source.config()}: "
