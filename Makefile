@@ -72,3 +72,16 @@ reports/card_kodak24: $(STAMP)
 	$(EVAL) --model sain-x2-jpeg --model bicubic --data $(TESTSETS)/Kodak24 --out $@
 reports/card_kodak24_irn: $(STAMP)
 	$(EVAL) --model irn-x2 --data $(TESTSETS)/Kodak24 --out $@
+
+# The Dual-IRN card (MODELS.md "dual-irn-x2"): DUAL names the model, the bundled one by default,
+# e.g. `make -j2 model-card-dual-irn DUAL=runs/dual_irn_x2_ft_cpu/model.safetensors` before bundling.
+DUAL ?= dual-irn-x2
+DUAL_CARDS := reports/card_dual_set5_set14 reports/card_dual_b100 reports/card_dual_kodak24
+.PHONY: model-card-dual-irn $(DUAL_CARDS)
+model-card-dual-irn: $(DUAL_CARDS)
+reports/card_dual_set5_set14: $(STAMP)
+	$(EVAL) --model $(DUAL) --model bicubic --data $(TESTSETS)/Set5 --data $(TESTSETS)/Set14 --modcrop 12 --out $@
+reports/card_dual_b100: $(STAMP)
+	$(EVAL) --model $(DUAL) --model bicubic --data $(TESTSETS)/B100 --out $@
+reports/card_dual_kodak24: $(STAMP)
+	$(EVAL) --model $(DUAL) --model bicubic --data $(TESTSETS)/Kodak24 --out $@
