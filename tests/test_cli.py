@@ -234,6 +234,40 @@ def test_failed_write_leaves_nothing(tmp_path, weights, photos, capsys, monkeypa
     assert files(tmp_path) == []
 
 
+def test_output_may_name_the_file_for_one_input(tmp_path, weights, photos, capsys):
+    tiny = ["--model", weights["tiny"]]
+    code, _, err = run(["encode", photos["odd"], "-o", tmp_path / "sub" / "small.webp"] + tiny, capsys)
+    assert code == 0, err
+    assert Image.open(tmp_path / "sub" / "small.webp").format == "WEBP"  # the format follows the suffix
+    code, _, err = run(["decode", tmp_path / "sub" / "small.webp", "-o", tmp_path / "big.png"] + tiny, capsys)
+    assert code == 0, err
+    assert Image.open(tmp_path / "big.png").size == (37, 50)
+    code, _, err = run(["decode", tmp_path / "sub" / "small.webp", "-o", tmp_path / "big.png"] + tiny, capsys)
+    assert code == 1 and "exists" in err  # nothing overwritten without --force
+
+    for argv, message in [
+        (["encode", photos["odd"], photos["gray"], "-o", tmp_path / "two.jpg"], "2 inputs"),
+        (["encode", photos["odd"], "-o", tmp_path / "t.webp", "--format", "jpeg"], "--format jpeg"),
+        (["encode", photos["odd"], "-o", tmp_path / "t.png"], ".jpg / .jpeg / .webp / .avif"),
+        (["decode", tmp_path / "sub" / "small.webp", "-o", tmp_path / "r.jpg"], ".png"),
+        (["roundtrip", photos["odd"], "-o", tmp_path / "r.png"], "give a folder"),
+    ]:
+        code, _, err = run(argv + tiny, capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (argv, err)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["big.png", "small.webp", "sub"]
+
+
+def test_failed_batch_leaves_no_folder_behind(tmp_path, weights, photos, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    code, _, err = run(["encode", bad, "-o", tmp_path / "new" / "thumbs", "--model", weights["tiny"]], capsys)
+    assert code == 1 and "bad.png" in err
+    assert not (tmp_path / "new").exists()  # the folders it created, removed again
+    (tmp_path / "kept").mkdir()
+    code, _, err = run(["encode", bad, "-o", tmp_path / "kept" / "thumbs", "--model", weights["tiny"]], capsys)
+    assert code == 1 and (tmp_path / "kept").is_dir() and not (tmp_path / "kept" / "thumbs").exists()
+
+
 def test_quiet(tmp_path, weights, photos, capsys):
     code, out, err = run(["encode", photos["odd"], "-o", tmp_path, "--model", weights["tiny"], "-q"], capsys)
     assert code == 0 and out == "" and err == ""

@@ -2,6 +2,10 @@
 
 paths ─expand_inputs─> files ─plan_outputs (refuse clashes and existing files)─> jobs
 jobs ─process_files (each failure reduced to one line, the others go on)─> failures
+
+``-o`` names a folder, or (encode and decode, one input) the output file itself:
+``sain encode photo.png -o thumb.webp``. A folder the command created and left empty
+(every input failed) is removed again.
 """
 
 from __future__ import annotations
@@ -81,17 +85,61 @@ def refuse_aliases(inputs: Iterable[Path], outputs: Iterable[Path]) -> None:
             )
 
 
+def output_file_target(args: argparse.Namespace, command: str, file_suffixes: Sequence[str] = ()) -> str | None:
+    """Decide what ``-o`` names, before anything else reads ``args.output_dir``.
+
+    A path that is not an existing folder and ends in one of ``file_suffixes`` (e.g.
+    ``.webp`` for encode) is the output *file*: ``args.output_file`` is set to it and
+    ``args.output_dir`` to its folder; the suffix (lower case, no dot) is returned. Any
+    other image-file name is a usage error (a folder called ``thumb.jpg`` is never what
+    was meant); everything else is a folder (``args.output_file = None``)."""
+    from ..cli import UsageError
+    from ..imaging.io import IMAGE_SUFFIXES
+
+    path = Path(args.output_dir)
+    args.output_file = None
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix not in IMAGE_SUFFIXES:
+        return None
+    if suffix in file_suffixes:
+        args.output_file = path
+        args.output_dir = path.parent
+        return suffix[1:]
+    if file_suffixes:
+        names = " / ".join(file_suffixes)
+        raise UsageError(f"-o {path}: sain {command} writes {names} files; give a file name ending in one, or a folder")
+    raise UsageError(f"-o {path}: sain {command} writes several files per input; give a folder, not a file name")
+
+
+def output_path(args: argparse.Namespace, src: Path, suffix: str) -> Path:
+    """Where ``src``'s output goes: ``-o FILE`` itself, or ``OUTDIR/<stem>.<suffix>``."""
+    return getattr(args, "output_file", None) or Path(args.output_dir) / f"{src.stem}.{suffix}"
+
+
+def plan_args_outputs(
+    args: argparse.Namespace, inputs: Sequence[Path], suffix: str
+) -> tuple[list[tuple[Path, Path]], list[Failure]]:
+    """:func:`plan_outputs` for a command's ``-o`` and ``--force``."""
+    return plan_outputs(inputs, args.output_dir, suffix, args.force, getattr(args, "output_file", None))
+
+
 def gather_inputs(
     args: argparse.Namespace, given: Sequence[Path | str], outputs_of: Callable[[Path], Sequence[Path]]
 ) -> tuple[str | None, list[Path]]:
     """The checks of a batch command before any model is loaded: the runtime options, the
-    inputs (folders expanded; none is a usage error), ``-o``, and no output that is an input.
-    Returns the device and the inputs."""
+    inputs (folders expanded; none is a usage error), ``-o`` (one input for ``-o FILE``),
+    and no output that is an input. Returns the device and the inputs."""
+    from ..cli import UsageError
     from .common import apply_runtime, check_output_dir, require_inputs
 
     device = apply_runtime(args)
     inputs = expand_inputs(given)
     require_inputs(inputs, given)
+    out_file = getattr(args, "output_file", None)
+    if out_file is not None and len(inputs) != 1:
+        raise UsageError(
+            f"-o {out_file} names one output file, but {len(inputs)} inputs were given: give a folder instead"
+        )
     check_output_dir(args.output_dir)
     refuse_aliases(inputs, [p for src in inputs for p in outputs_of(src)])
     return device, inputs
@@ -104,21 +152,41 @@ def inputs_to_do(
     from .common import make_output_dir, skip_existing
 
     todo = skip_existing(args, command, inputs, outputs_of)
-    make_output_dir(args.output_dir)
+    args.created_output_dir = make_output_dir(args.output_dir)
     return todo
 
 
+def finish_batch(args: argparse.Namespace, command: str, failures: list[Failure], inputs: Sequence[Path]) -> int:
+    """The end of a batch command: the folders it created and left empty removed, each
+    failure printed (in input order); exit status 1 if any input failed."""
+    from .common import finish
+
+    created = getattr(args, "created_output_dir", None)
+    if created is not None:
+        folder = Path(args.output_dir)
+        while True:  # from -o up to the first folder this command created, while empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+            if folder == created:
+                break
+            folder = folder.parent
+    return finish(command, sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))
+
+
 def plan_outputs(
-    inputs: Sequence[Path], outdir: PathLike, suffix: str, force: bool
+    inputs: Sequence[Path], outdir: PathLike, suffix: str, force: bool, file: PathLike | None = None
 ) -> tuple[list[tuple[Path, Path]], list[Failure]]:
-    """Pair inputs with ``outdir/<stem>.<suffix>``; refuse existing files (unless ``force``)
-    and two inputs with the same output, before any work is done."""
+    """Pair inputs with ``outdir/<stem>.<suffix>`` (or with ``file``, for one input); refuse
+    existing files (unless ``force``) and two inputs with the same output, before any work
+    is done."""
     outdir = Path(outdir)
     jobs: list[tuple[Path, Path]] = []
     failures: list[Failure] = []
     seen: dict[Path, Path] = {}
     for src in inputs:
-        dst = outdir / f"{src.stem}.{suffix}"
+        dst = Path(file) if file is not None else outdir / f"{src.stem}.{suffix}"
         if dst in seen:
             failures.append(Failure(src, f"same output name {dst} as {seen[dst]}"))
         elif dst.exists() and not force:

@@ -70,15 +70,20 @@ def tile(text: str) -> str | int:
     return n
 
 
-def add_common(p: argparse.ArgumentParser, model_default: str | None = DEFAULT_MODEL) -> None:
+def add_common(
+    p: argparse.ArgumentParser,
+    model_default: str | None = DEFAULT_MODEL,
+    output_help: str = "folder for the results (created if missing)",
+    output_metavar: str = "OUTDIR",
+) -> None:
     """Options shared by encode, decode and roundtrip."""
     p.add_argument(
         "-o",
         "--output-dir",
         required=True,
         type=Path,
-        metavar="OUTDIR",
-        help="folder for the results (created if missing)",
+        metavar=output_metavar,
+        help=output_help,
     )
     help_model = "zoo name (see 'sain models') or weight file"
     p.add_argument(
@@ -159,18 +164,23 @@ def apply_runtime(args: argparse.Namespace) -> str | None:
     return None if d.type == "cpu" else dev
 
 
-def add_format(p: argparse.ArgumentParser) -> None:
-    """``--format``: one of the thumbnail formats (argparse lists them on a bad value)."""
+def add_format(p: argparse.ArgumentParser, default: str | None = "jpeg", extra_help: str = "") -> None:
+    """``--format``: one of the thumbnail formats (argparse lists them on a bad value).
+    ``default=None`` leaves it to the command (encode takes it from ``-o FILE``'s suffix)."""
     from ..encoding import ENCODE_FORMATS
 
     p.add_argument(
-        "--format", default="jpeg", type=str.lower, choices=ENCODE_FORMATS, help="thumbnail format (default: jpeg)"
+        "--format",
+        default=default,
+        type=str.lower,
+        choices=ENCODE_FORMATS,
+        help=f"thumbnail format (default: {'jpeg' + extra_help})",
     )
 
 
-def add_codec(p: argparse.ArgumentParser) -> None:
+def add_codec(p: argparse.ArgumentParser, format_default: str | None = "jpeg", format_help: str = "") -> None:
     """``--format`` and ``--quality``."""
-    add_format(p)
+    add_format(p, format_default, format_help)
     p.add_argument("--quality", type=quality, default=75, help="codec quality 1..100 (default: 75)")
 
 
@@ -230,17 +240,23 @@ def check_output_dir(path: Path) -> None:
         raise UsageError(f"output folder {probe} is not writable")
 
 
-def make_output_dir(path: Path) -> None:
-    """Create ``-o`` and check a file can be written in it (usage errors name the folder)."""
+def make_output_dir(path: Path) -> Path | None:
+    """Create ``-o`` and check a file can be written in it (usage errors name the folder).
+    Returns the topmost folder it created (``None`` when ``path`` existed)."""
     from ..cli import UsageError
 
     check_output_dir(path)
+    created = None
+    probe = Path(path)
+    while not probe.exists() and probe.parent != probe:
+        created, probe = probe, probe.parent
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path, prefix=".sain-probe-"):
             pass
     except OSError as e:
         raise UsageError(f"output folder {path} is not writable ({e.strerror or e})") from None
+    return created
 
 
 def skip_existing(

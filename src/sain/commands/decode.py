@@ -1,4 +1,4 @@
-"""``sain decode THUMB... -o OUTDIR``: thumbnails -> full-resolution PNGs."""
+"""``sain decode THUMB... -o OUTDIR|FILE``: thumbnails -> full-resolution PNGs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from ..zoo import DEFAULT_MODEL
 from .common import (
     add_common,
     add_runtime,
-    finish,
     print_notes,
     quality,
     show_progress,
@@ -26,6 +25,7 @@ thumbnail carries: colour profile, EXIF and XMP (if kept), transparency.
 
 examples:
   sain decode thumbs/photo.jpg -o restored/         # restored/photo.png
+  sain decode thumbs/photo.jpg -o photo-restored.png  # one thumbnail: -o may name the file
   sain decode thumbs/ -o restored/ --seed 1
   sain decode other.jpg -o restored/ --model {DEFAULT_MODEL} --scale 2 --size 1001x667
 
@@ -44,7 +44,12 @@ def size(text: str) -> tuple[int, int]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("thumbs", nargs="+", metavar="THUMB", help="thumbnail files or folders of them")
-    add_common(p, model_default=None)
+    add_common(
+        p,
+        output_metavar="OUTDIR|FILE",
+        model_default=None,
+        output_help="folder for the restored PNGs (created if missing), or, for one thumbnail, the .png file itself",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the latent sample (default: 0)")
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="expected scale (checked against the model)")
     p.add_argument("--size", type=size, metavar="WxH", help="original size, for thumbnails without metadata")
@@ -64,10 +69,20 @@ def run(args: argparse.Namespace) -> int:
     from ..encoding import DecodeResult, decode_file
     from ..thumbnail import load_coder
     from ..zoo import model_name
-    from .batch import gather_inputs, inputs_to_do, plan_outputs, process_files
+    from .batch import (
+        finish_batch,
+        gather_inputs,
+        inputs_to_do,
+        output_file_target,
+        output_path,
+        plan_args_outputs,
+        process_files,
+    )
+
+    output_file_target(args, "decode", (".png",))
 
     def outputs_of(src: Path) -> list[Path]:
-        return [args.output_dir / f"{src.stem}.png"]
+        return [output_path(args, src, "png")]
 
     device, inputs = gather_inputs(args, args.thumbs, outputs_of)
     model = None
@@ -76,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         if args.scale is not None and args.scale != model.scale:
             raise UsageError(f"model {model_name(model)!r} is x{model.scale}, but --scale {args.scale} was given")
     todo = inputs_to_do(args, "decode", inputs, outputs_of)
-    jobs, failures = plan_outputs(todo, args.output_dir, "png", args.force)
+    jobs, failures = plan_args_outputs(args, todo, "png")
 
     def report(r: DecodeResult) -> None:
         print_notes("decode", r.notes, False)
@@ -102,4 +117,4 @@ def run(args: argparse.Namespace) -> int:
         desc="decode",
         report=None if args.quiet else report,
     )
-    return finish("decode", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))
+    return finish_batch(args, "decode", failures, inputs)

@@ -1,4 +1,4 @@
-"""``sain encode PHOTO... -o OUTDIR``: photos -> small JPEG/WebP/AVIF thumbnails."""
+"""``sain encode PHOTO... -o OUTDIR|FILE``: photos -> small JPEG/WebP/AVIF thumbnails."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from .common import (
     add_photo,
     add_runtime,
     check_format,
-    finish,
     print_notes,
     show_progress,
 )
@@ -30,6 +29,7 @@ keep transparency; JPEG composites it onto --background.
 
 examples:
   sain encode photo.png -o thumbs/                  # thumbs/photo.jpg, {DEFAULT_MODEL}, quality 75
+  sain encode photo.png -o small.webp               # one photo: -o may name the file (format from it)
   sain encode shots/*.png -o thumbs/ --quality 50
   sain encode photo.png -o thumbs/ --format webp --force
 
@@ -39,26 +39,51 @@ exit status: 0 ok, 1 some photos failed (each named on stderr), 2 bad usage.
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="image files or folders of images")
-    add_common(p)
-    add_codec(p)
+    add_common(
+        p,
+        output_metavar="OUTDIR|FILE",
+        output_help="folder for the thumbnails (created if missing), or, for one photo, the thumbnail "
+        "file itself (.jpg / .webp / .avif: the format follows)",
+    )
+    add_codec(p, format_default=None, format_help=", or the suffix of -o FILE")
     add_photo(p)
     add_runtime(p)
+
+
+#: ``-o FILE`` suffixes of encode, and the format each one means.
+FILE_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".avif": "avif"}
+
+
+def resolve_format(args: argparse.Namespace) -> str:
+    """``--format``, else the format of ``-o FILE``'s suffix, else JPEG; a usage error when
+    the two disagree (``-o thumb.webp --format jpeg``)."""
+    from ..cli import UsageError
+    from .batch import output_file_target
+
+    suffix = output_file_target(args, "encode", tuple(FILE_FORMATS))
+    implied = FILE_FORMATS.get(f".{suffix}") if suffix else None
+    if args.format is not None and implied is not None and args.format != implied:
+        raise UsageError(
+            f"-o {args.output_file} is a {implied.upper()} file name, but --format {args.format} was given"
+        )
+    return args.format or implied or "jpeg"
 
 
 def run(args: argparse.Namespace) -> int:
     from ..encoding import SUFFIXES, EncodeResult, encode_file
     from ..thumbnail import load_coder
-    from .batch import gather_inputs, inputs_to_do, plan_outputs, process_files
+    from .batch import finish_batch, gather_inputs, inputs_to_do, output_path, plan_args_outputs, process_files
 
+    args.format = resolve_format(args)
     check_format(args.format)
 
     def outputs_of(src: Path) -> list[Path]:
-        return [args.output_dir / f"{src.stem}.{SUFFIXES[args.format]}"]
+        return [output_path(args, src, SUFFIXES[args.format])]
 
     device, inputs = gather_inputs(args, args.photos, outputs_of)
     model = load_coder(args.model)  # usage error (exit 2) before any work
     todo = inputs_to_do(args, "encode", inputs, outputs_of)
-    jobs, failures = plan_outputs(todo, args.output_dir, SUFFIXES[args.format], args.force)
+    jobs, failures = plan_args_outputs(args, todo, SUFFIXES[args.format])
 
     def report(r: EncodeResult) -> None:
         print_notes("encode", r.notes, False)
@@ -86,4 +111,4 @@ def run(args: argparse.Namespace) -> int:
         desc="encode",
         report=None if args.quiet else report,
     )
-    return finish("encode", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))
+    return finish_batch(args, "encode", failures, inputs)

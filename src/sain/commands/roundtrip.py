@@ -11,7 +11,6 @@ from .common import (
     add_photo,
     add_runtime,
     check_format,
-    finish,
     print_notes,
     show_progress,
 )
@@ -43,9 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..compare import roundtrip_file, roundtrip_outputs
     from ..thumbnail import load_coder
-    from .batch import Failure, gather_inputs, inputs_to_do, process_files
+    from .batch import Failure, finish_batch, gather_inputs, inputs_to_do, output_file_target, process_files
 
     check_format(args.format)
+    output_file_target(args, "roundtrip")
 
     def outputs_of(src: Path) -> list[Path]:
         return list(roundtrip_outputs(src, args.output_dir, args.format).values())
@@ -97,4 +97,4 @@ def run(args: argparse.Namespace) -> int:
         desc="roundtrip",
         report=None if args.quiet else report,
     )
-    return finish("roundtrip", sorted(failures, key=lambda f: inputs.index(f.path)), len(inputs))
+    return finish_batch(args, "roundtrip", failures, inputs)
