@@ -85,3 +85,16 @@ reports/card_dual_b100: $(STAMP)
 	$(EVAL) --model $(DUAL) --model bicubic --data $(TESTSETS)/B100 --out $@
 reports/card_dual_kodak24: $(STAMP)
 	$(EVAL) --model $(DUAL) --model bicubic --data $(TESTSETS)/Kodak24 --out $@
+
+# The x4 cards (MODELS.md "irn-x4", "sain-x4-jpeg"): X4 names the model (a zoo name or a weight
+# file), e.g. `make -j2 model-card-x4 X4=runs/irn_x4_ft_cpu/best.safetensors` before bundling.
+X4 ?= irn-x4
+X4_CARDS := reports/card_x4_set5_set14 reports/card_x4_b100 reports/card_x4_kodak24
+.PHONY: model-card-x4 $(X4_CARDS)
+model-card-x4: $(X4_CARDS)
+reports/card_x4_set5_set14: $(STAMP)
+	$(EVAL) --model $(X4) --model bicubic --data $(TESTSETS)/Set5 --data $(TESTSETS)/Set14 --modcrop 12 --out $@
+reports/card_x4_b100: $(STAMP)
+	$(EVAL) --model $(X4) --model bicubic --data $(TESTSETS)/B100 --out $@
+reports/card_x4_kodak24: $(STAMP)
+	$(EVAL) --model $(X4) --model bicubic --data $(TESTSETS)/Kodak24 --out $@
