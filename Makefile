@@ -73,28 +73,21 @@ reports/card_kodak24: $(STAMP)
 reports/card_kodak24_irn: $(STAMP)
 	$(EVAL) --model irn-x2 --data $(TESTSETS)/Kodak24 --out $@
 
-# The Dual-IRN card (MODELS.md "dual-irn-x2"): DUAL names the model, the bundled one by default,
-# e.g. `make -j2 model-card-dual-irn DUAL=runs/dual_irn_x2_ft_cpu/model.safetensors` before bundling.
+# The cards of one model against bicubic on Set5+Set14 (modcrop 12), B100 and Kodak24:
+# reports/card_<tag>_<set> evaluates CARD_MODEL_<tag>. DUAL and X4 name the models, the bundled
+# ones by default, e.g. `make -j2 model-card-x4 X4=runs/irn_x4_ft_cpu/best.safetensors` before
+# bundling. Dual-IRN: MODELS.md "dual-irn-x2"; x4: "irn-x4" (and "sain-x4-jpeg" once trained).
 DUAL ?= dual-irn-x2
-DUAL_CARDS := reports/card_dual_set5_set14 reports/card_dual_b100 reports/card_dual_kodak24
-.PHONY: model-card-dual-irn $(DUAL_CARDS)
-model-card-dual-irn: $(DUAL_CARDS)
-reports/card_dual_set5_set14: $(STAMP)
-	$(EVAL) --model $(DUAL) --model bicubic --data $(TESTSETS)/Set5 --data $(TESTSETS)/Set14 --modcrop 12 --out $@
-reports/card_dual_b100: $(STAMP)
-	$(EVAL) --model $(DUAL) --model bicubic --data $(TESTSETS)/B100 --out $@
-reports/card_dual_kodak24: $(STAMP)
-	$(EVAL) --model $(DUAL) --model bicubic --data $(TESTSETS)/Kodak24 --out $@
-
-# The x4 cards (MODELS.md "irn-x4", "sain-x4-jpeg"): X4 names the model (a zoo name or a weight
-# file), e.g. `make -j2 model-card-x4 X4=runs/irn_x4_ft_cpu/best.safetensors` before bundling.
 X4 ?= irn-x4
-X4_CARDS := reports/card_x4_set5_set14 reports/card_x4_b100 reports/card_x4_kodak24
-.PHONY: model-card-x4 $(X4_CARDS)
-model-card-x4: $(X4_CARDS)
-reports/card_x4_set5_set14: $(STAMP)
-	$(EVAL) --model $(X4) --model bicubic --data $(TESTSETS)/Set5 --data $(TESTSETS)/Set14 --modcrop 12 --out $@
-reports/card_x4_b100: $(STAMP)
-	$(EVAL) --model $(X4) --model bicubic --data $(TESTSETS)/B100 --out $@
-reports/card_x4_kodak24: $(STAMP)
-	$(EVAL) --model $(X4) --model bicubic --data $(TESTSETS)/Kodak24 --out $@
+CARD_MODEL_dual = $(DUAL)
+CARD_MODEL_x4 = $(X4)
+.PHONY: model-card-dual-irn model-card-x4 FORCE
+FORCE:
+model-card-dual-irn: reports/card_dual_set5_set14 reports/card_dual_b100 reports/card_dual_kodak24
+model-card-x4: reports/card_x4_set5_set14 reports/card_x4_b100 reports/card_x4_kodak24
+reports/card_%_set5_set14: $(STAMP) FORCE
+	$(EVAL) --model $(CARD_MODEL_$*) --model bicubic --data $(TESTSETS)/Set5 --data $(TESTSETS)/Set14 --modcrop 12 --out $@
+reports/card_%_b100: $(STAMP) FORCE
+	$(EVAL) --model $(CARD_MODEL_$*) --model bicubic --data $(TESTSETS)/B100 --out $@
+reports/card_%_kodak24: $(STAMP) FORCE
+	$(EVAL) --model $(CARD_MODEL_$*) --model bicubic --data $(TESTSETS)/Kodak24 --out $@

@@ -90,7 +90,7 @@ def output_file_target(args: argparse.Namespace, command: str, file_suffixes: Se
 
     A path that is not an existing folder and ends in one of ``file_suffixes`` (e.g.
     ``.webp`` for encode) is the output *file*: ``args.output_file`` is set to it and
-    ``args.output_dir`` to its folder; the suffix (lower case, no dot) is returned. Any
+    ``args.output_dir`` to its folder; its suffix (lower case, with the dot) is returned. Any
     other image-file name is a usage error (a folder called ``thumb.jpg`` is never what
     was meant); everything else is a folder (``args.output_file = None``)."""
     from ..cli import UsageError
@@ -104,23 +104,16 @@ def output_file_target(args: argparse.Namespace, command: str, file_suffixes: Se
     if suffix in file_suffixes:
         args.output_file = path
         args.output_dir = path.parent
-        return suffix[1:]
+        return suffix
     if file_suffixes:
         names = " / ".join(file_suffixes)
         raise UsageError(f"-o {path}: sain {command} writes {names} files; give a file name ending in one, or a folder")
     raise UsageError(f"-o {path}: sain {command} writes several files per input; give a folder, not a file name")
 
 
-def output_path(args: argparse.Namespace, src: Path, suffix: str) -> Path:
-    """Where ``src``'s output goes: ``-o FILE`` itself, or ``OUTDIR/<stem>.<suffix>``."""
-    return getattr(args, "output_file", None) or Path(args.output_dir) / f"{src.stem}.{suffix}"
-
-
-def plan_args_outputs(
-    args: argparse.Namespace, inputs: Sequence[Path], suffix: str
-) -> tuple[list[tuple[Path, Path]], list[Failure]]:
-    """:func:`plan_outputs` for a command's ``-o`` and ``--force``."""
-    return plan_outputs(inputs, args.output_dir, suffix, args.force, getattr(args, "output_file", None))
+def output_path(outdir: PathLike, src: Path, suffix: str, file: PathLike | None = None) -> Path:
+    """Where ``src``'s output goes: ``file`` (``-o FILE``) itself, or ``outdir/<stem>.<suffix>``."""
+    return Path(file) if file is not None else Path(outdir) / f"{src.stem}.{suffix}"
 
 
 def gather_inputs(
@@ -135,10 +128,9 @@ def gather_inputs(
     device = apply_runtime(args)
     inputs = expand_inputs(given)
     require_inputs(inputs, given)
-    out_file = getattr(args, "output_file", None)
-    if out_file is not None and len(inputs) != 1:
+    if args.output_file is not None and len(inputs) != 1:
         raise UsageError(
-            f"-o {out_file} names one output file, but {len(inputs)} inputs were given: give a folder instead"
+            f"-o {args.output_file} names one output file, but {len(inputs)} inputs were given: give a folder instead"
         )
     check_output_dir(args.output_dir)
     refuse_aliases(inputs, [p for src in inputs for p in outputs_of(src)])
@@ -161,7 +153,7 @@ def finish_batch(args: argparse.Namespace, command: str, failures: list[Failure]
     failure printed (in input order); exit status 1 if any input failed."""
     from .common import finish
 
-    created = getattr(args, "created_output_dir", None)
+    created = args.created_output_dir
     if created is not None:
         folder = Path(args.output_dir)
         while True:  # from -o up to the first folder this command created, while empty
@@ -186,7 +178,7 @@ def plan_outputs(
     failures: list[Failure] = []
     seen: dict[Path, Path] = {}
     for src in inputs:
-        dst = Path(file) if file is not None else outdir / f"{src.stem}.{suffix}"
+        dst = output_path(outdir, src, suffix, file)
         if dst in seen:
             failures.append(Failure(src, f"same output name {dst} as {seen[dst]}"))
         elif dst.exists() and not force:

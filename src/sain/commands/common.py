@@ -224,6 +224,14 @@ def _suffixes() -> set[str]:
     return set(IMAGE_SUFFIXES)
 
 
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest existing folder above it (where ``mkdir -p`` would start)."""
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    return probe
+
+
 def check_output_dir(path: Path) -> None:
     """A usage error (exit 2), before any model work, when ``-o`` is a file or its folder
     (or the nearest existing folder above it, where it would be created) is not writable."""
@@ -231,9 +239,7 @@ def check_output_dir(path: Path) -> None:
 
     if path.exists() and not path.is_dir():
         raise UsageError(f"-o {path}: not a directory")
-    probe = path
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
+    probe = _nearest_existing(path)
     if not probe.is_dir():
         raise UsageError(f"-o {path}: not a directory ({probe} is a file)")
     if not os.access(probe, os.W_OK | os.X_OK):
@@ -246,10 +252,8 @@ def make_output_dir(path: Path) -> Path | None:
     from ..cli import UsageError
 
     check_output_dir(path)
-    created = None
-    probe = Path(path)
-    while not probe.exists() and probe.parent != probe:
-        created, probe = probe, probe.parent
+    probe = _nearest_existing(path)
+    created = None if probe == path else probe / path.relative_to(probe).parts[0]
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path, prefix=".sain-probe-"):

@@ -75,14 +75,14 @@ def run(args: argparse.Namespace) -> int:
         inputs_to_do,
         output_file_target,
         output_path,
-        plan_args_outputs,
+        plan_outputs,
         process_files,
     )
 
     output_file_target(args, "decode", (".png",))
 
     def outputs_of(src: Path) -> list[Path]:
-        return [output_path(args, src, "png")]
+        return [output_path(args.output_dir, src, "png", args.output_file)]
 
     device, inputs = gather_inputs(args, args.thumbs, outputs_of)
     model = None
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         if args.scale is not None and args.scale != model.scale:
             raise UsageError(f"model {model_name(model)!r} is x{model.scale}, but --scale {args.scale} was given")
     todo = inputs_to_do(args, "decode", inputs, outputs_of)
-    jobs, failures = plan_args_outputs(args, todo, "png")
+    jobs, failures = plan_outputs(todo, args.output_dir, "png", args.force, args.output_file)
 
     def report(r: DecodeResult) -> None:
         print_notes("decode", r.notes, False)

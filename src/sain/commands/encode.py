@@ -61,7 +61,7 @@ def resolve_format(args: argparse.Namespace) -> str:
     from .batch import output_file_target
 
     suffix = output_file_target(args, "encode", tuple(FILE_FORMATS))
-    implied = FILE_FORMATS.get(f".{suffix}") if suffix else None
+    implied = FILE_FORMATS.get(suffix) if suffix else None
     if args.format is not None and implied is not None and args.format != implied:
         raise UsageError(
             f"-o {args.output_file} is a {implied.upper()} file name, but --format {args.format} was given"
@@ -72,18 +72,18 @@ def resolve_format(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..encoding import SUFFIXES, EncodeResult, encode_file
     from ..thumbnail import load_coder
-    from .batch import finish_batch, gather_inputs, inputs_to_do, output_path, plan_args_outputs, process_files
+    from .batch import finish_batch, gather_inputs, inputs_to_do, output_path, plan_outputs, process_files
 
     args.format = resolve_format(args)
     check_format(args.format)
 
     def outputs_of(src: Path) -> list[Path]:
-        return [output_path(args, src, SUFFIXES[args.format])]
+        return [output_path(args.output_dir, src, SUFFIXES[args.format], args.output_file)]
 
     device, inputs = gather_inputs(args, args.photos, outputs_of)
     model = load_coder(args.model)  # usage error (exit 2) before any work
     todo = inputs_to_do(args, "encode", inputs, outputs_of)
-    jobs, failures = plan_args_outputs(args, todo, SUFFIXES[args.format])
+    jobs, failures = plan_outputs(todo, args.output_dir, SUFFIXES[args.format], args.force, args.output_file)
 
     def report(r: EncodeResult) -> None:
         print_notes("encode", r.notes, False)
