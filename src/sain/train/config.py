@@ -134,6 +134,9 @@ class OptimConfig:
     # frozen at their initial values, e.g. ["comp_operations", "gmm"]: SAIN's V-blocks and
     # latent model); empty: train every parameter.
     train_only: list[str] = field(default_factory=list)
+    # Decay of an exponential moving average of the weights (sain.train.ema), validated and
+    # exported next to the raw weights; 0: none. E.g. 0.999: an average over ~1,000 steps.
+    ema: float = 0.0
 
 
 @dataclass
@@ -176,6 +179,7 @@ class TrainConfig:
             (1 <= loss.quality <= 100, f"loss.quality must be in 1..100, got {loss.quality}"),
             (o.lr > 0, "optim.lr must be > 0"),
             (o.iters >= 1, "optim.iters must be >= 1"),
+            (0.0 <= o.ema < 1.0, f"optim.ema must be in [0, 1), got {o.ema}"),
             (r.amp in ("auto", "bf16", "fp16", "none"), f"run.amp must be auto|bf16|fp16|none, got {r.amp!r}"),
             (r.log_every >= 1 and r.ckpt_every >= 1 and r.val_every >= 1, "run.*_every must be >= 1"),
         ]

@@ -1,7 +1,8 @@
 """Compact, portable training state: a run's ``checkpoint.pt`` as one safetensors file.
 
 A run that continues in another session or on another machine needs the model, the
-Adam moments, the schedule, the RNG state and the step. ``pack`` stores them in a
+Adam moments, the schedule, the RNG state and the step (and the weight average, with
+``optim.ema``, in float32). ``pack`` stores them in a
 safetensors file (no pickle), with the Adam moments in bfloat16 to halve their size:
 resuming from a packed file continues the run closely but, unlike ``--resume`` from
 ``checkpoint.pt``, not bit-identically.
@@ -58,6 +59,9 @@ def pack(
             dtype = moments_dtype if name.startswith("exp_avg") else torch.float32
             tensors[f"optim.{idx}.{name}"] = v.to(dtype).contiguous()
     tensors["torch_rng"] = state["torch_rng"].clone()
+    ema = state.get("ema")
+    if ema is not None:
+        tensors.update({f"ema.{k}": v.float().contiguous() for k, v in ema["model"].items()})
     sched = dict(state["scheduler"])
     if isinstance(sched.get("milestones"), Counter | dict):
         sched["milestones"] = {str(k): v for k, v in sched["milestones"].items()}
@@ -70,6 +74,8 @@ def pack(
         "scheduler": json.dumps(sched),
         "config": json.dumps(state["config"]),
     }
+    if ema is not None:
+        meta["ema_updates"] = str(int(ema["updates"]))
     dst = Path(out)
     dst.parent.mkdir(parents=True, exist_ok=True)
     shards = _split(tensors, shard_bytes) if shard_bytes else [tensors]
@@ -131,6 +137,12 @@ def unpack(path: str | os.PathLike) -> dict[str, Any]:
         if k.startswith("optim."):
             _, idx, name = k.split(".", 2)
             opt_state.setdefault(int(idx), {})[name] = v.float()
+    ema = None
+    if "ema_updates" in meta:
+        ema = {
+            "model": {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")},
+            "updates": int(meta["ema_updates"]),
+        }
     sched = json.loads(meta["scheduler"])
     if isinstance(sched.get("milestones"), dict):
         sched["milestones"] = Counter({int(k): v for k, v in sched["milestones"].items()})
@@ -146,4 +158,5 @@ def unpack(path: str | os.PathLike) -> dict[str, Any]:
         "torch_rng": tensors["torch_rng"],
         "cuda_rng": None,
         "config": json.loads(meta["config"]),
+        "ema": ema,
     }

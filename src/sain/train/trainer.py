@@ -9,6 +9,8 @@ Files in ``run.out``:
     best.safetensors   the weights with the best validation PSNR-Y so far
     model.safetensors  the final weights (self-describing, read by sain.load_checkpoint)
     log.csv            every logged step: loss terms, learning rate, iterations/s, val PSNR
+                       (with ``optim.ema``: also the averaged weights' val PSNR; the two
+                       exports then hold the averaged weights, sain.train.ema)
     config.toml        the resolved configuration
     rank{r}.pt         only with the env var SAIN_DUMP_RANK_WEIGHTS set: every rank's final
                        state dict (a debug hook to check that DDP replicas stay identical)
@@ -35,6 +37,7 @@ from ..models import RescalingModel, build_model, get_arch
 from ..precision import cpu_has_bf16, resolve_amp  # noqa: F401 - cpu_has_bf16 re-exported
 from .config import ConfigError, TrainConfig, save_config
 from .data import PatchDataset, StepSampler, find_images, load_val_images, split_holdout
+from .ema import WeightEMA
 from .objective import Objective, objective_of
 from .runlog import RunLog
 from .state import apply_schedule as _apply_schedule
@@ -69,6 +72,8 @@ class Trainer:
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.out = Path(cfg.run.out)
         self._stop_signal: int | None = None
+        self.ema: WeightEMA[RescalingModel] | None = None
+        self._ema_state: dict[str, Any] | None = None
 
     # -- set-up --------------------------------------------------------------------
     def _device(self) -> torch.device:
@@ -117,9 +122,15 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
             "config": self.cfg.to_dict(),
             "wall_time": self.wall_time,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
         }
 
-    def _export(self, model: RescalingModel, path: Path, step: int, **extra: Any) -> Path:
+    def _export(self, path: Path, step: int, **extra: Any) -> Path:
+        """The weights a run delivers (the averaged ones with ``optim.ema``) as ``path``."""
+        model: RescalingModel = self.model
+        if self.ema is not None:
+            model = self.ema.model
+            extra = {**extra, "weights": "ema", "ema_decay": self.ema.decay, "ema_updates": self.ema.updates}
         meta = {
             "training_command": self.command,
             "training_config": self.cfg.to_dict(),
@@ -198,6 +209,7 @@ class Trainer:
                 state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
                 source = ckpt_path
             step, best, self.wall_time = load_state(state, self.model, self.opt, self.sched, self.scaler, device)
+            self._ema_state = state.get("ema")
             _apply_schedule(self.opt, self.sched, self.cfg, step)
             if self.main:
                 log.info("resumed from %s at step %d (lr %.3g)", source, step, self.opt.param_groups[0]["lr"])
@@ -213,6 +225,18 @@ class Trainer:
         self.model.load_state_dict(init.state_dict())
         if self.main:
             log.info("initialised from %s", source)
+
+    def _start_ema(self, step: int) -> None:
+        """The weight average (rank 0, ``optim.ema`` > 0): the resumed one, or a new one that
+        starts from the current weights (also when a run without one is resumed with it)."""
+        decay = self.cfg.optim.ema
+        if decay <= 0 or not self.main:
+            return
+        self.ema = WeightEMA(self.model, decay)
+        if self._ema_state is not None:
+            self.ema.load_state_dict(self._ema_state)
+        else:
+            log.info("weight average (EMA, decay %g) starts at step %d", decay, step)
 
     def _stepper(self, device: torch.device, amp: str) -> torch.nn.Module:
         """The objective (found by the architecture's ``objective`` name), DDP-wrapped when
@@ -271,6 +295,8 @@ class Trainer:
         else:
             opt.step()
         self.sched.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         if not torch.isfinite(terms["loss"]):
             raise FloatingPointError(f"loss is {terms['loss'].item()} at step {step + 1}")
         return terms
@@ -301,12 +327,17 @@ class Trainer:
         step, best = self._restore(device)
         if step == 0 and cfg.run.init:
             self._init_from(cfg.run.init, device)
+        self._start_ema(step)
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.out / "config.toml")
         stepper = self._stepper(device, amp)
         loader = self._loader(dataset, step, device)
-        logs = RunLog(self.out, progress=self.progress, total=cfg.optim.iters, initial=step) if self.main else None
+        logs = (
+            RunLog(self.out, progress=self.progress, total=cfg.optim.iters, initial=step, ema=self.ema is not None)
+            if self.main
+            else None
+        )
         old_handlers = self._signals()
         self.model.train()
         t_start = time.time() - self.wall_time
@@ -319,14 +350,26 @@ class Trainer:
                 terms = self._optimise(stepper, batch, step)
                 step += 1
                 self.wall_time = time.time() - t_start
-                val = None
+                val = val_ema = None
                 if self.main and (step % cfg.run.val_every == 0 or step == cfg.optim.iters) and val_images:
                     val = validate(self.model, val_images, cfg.loss.codec, cfg.loss.quality)
-                    last_val = val if step == cfg.optim.iters else None
-                    if val > best:
-                        best = val
-                        self._export(self.model, self.out / "best.safetensors", step, val_psnr_y=round(val, 4))
-                    log.info("step %d: validation PSNR-Y %.3f dB (best %.3f)", step, val, best)
+                    if self.ema is not None:
+                        val_ema = validate(self.ema.model, val_images, cfg.loss.codec, cfg.loss.quality)
+                    score = val if val_ema is None else val_ema  # of the weights the run exports
+                    last_val = score if step == cfg.optim.iters else None
+                    if score > best:
+                        best = score
+                        self._export(self.out / "best.safetensors", step, val_psnr_y=round(score, 4))
+                    if val_ema is None:
+                        log.info("step %d: validation PSNR-Y %.3f dB (best %.3f)", step, val, best)
+                    else:
+                        log.info(
+                            "step %d: validation PSNR-Y %.3f dB, weight average %.3f dB (best %.3f)",
+                            step,
+                            val,
+                            val_ema,
+                            best,
+                        )
                 if logs is not None:
                     logs.record(
                         step,
@@ -334,6 +377,7 @@ class Trainer:
                         float(self.sched.get_last_lr()[0]),
                         val,
                         write=step % cfg.run.log_every == 0 or val is not None,
+                        val_ema=val_ema,
                     )
                 stop = self._should_stop(device)
                 if self.main and (step % cfg.run.ckpt_every == 0 or stop):
@@ -361,7 +405,6 @@ class Trainer:
         if self.main:
             self._save(step, best)
             self._export(
-                self.model,
                 final,
                 step,
                 val_psnr_y=None if last_val is None else round(last_val, 4),
