@@ -86,12 +86,22 @@ def test_ema_resume_is_bit_identical(ema_run, ema_cfg, tmp_path):
     assert_same_state(a["model"], b["model"])
 
 
-def test_packed_state_carries_the_average_exactly(ema_run, tmp_path):
+def test_packed_state_carries_the_average(ema_run, tmp_path):
+    """Packed as its bf16 difference from the weights: close to float32 rounding, and much
+    closer than the average rounded to bf16 itself would be."""
     packed = tmp_path / "state.safetensors"
     assert sain_cli("pack", ema_run / "checkpoint.pt", packed) == 0
     state, full = unpack(packed), _state(ema_run)
     assert state["ema"]["updates"] == 6
-    assert_same_state(full["ema"]["model"], state["ema"]["model"])
+    got, ref = state["ema"]["model"], full["ema"]["model"]
+    assert got.keys() == ref.keys()
+    for k, v in ref.items():
+        if not v.is_floating_point() or not v.abs().max() > 0:
+            continue
+        err = (got[k] - v).abs().max()
+        assert err <= 1e-3 * v.abs().max(), k
+        diff = (v - full["model"][k]).abs().max()
+        assert err <= diff * 2**-8 + 1e-7, k  # the delta's bf16 rounding, no more
 
 
 def test_resume_without_an_average_starts_one(data, tmp_path):  # noqa: F811
