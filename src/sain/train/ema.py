@@ -46,10 +46,7 @@ class WeightEMA(Generic[M]):
         d = self.rate()
         self.updates += 1
         mine: list[Tensor] = list(self.model.parameters())
-        theirs: list[Tensor] = [p.detach() for p in model.parameters()]
-        if len(mine) != len(theirs):
-            raise ValueError("the EMA and the model have different parameters")
-        torch._foreach_lerp_(mine, theirs, 1.0 - d)
+        torch._foreach_lerp_(mine, [p.detach() for p in model.parameters()], 1.0 - d)
         for b, src in zip(self.model.buffers(), model.buffers(), strict=True):
             b.copy_(src)
 

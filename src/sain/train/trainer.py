@@ -360,16 +360,8 @@ class Trainer:
                     if score > best:
                         best = score
                         self._export(self.out / "best.safetensors", step, val_psnr_y=round(score, 4))
-                    if val_ema is None:
-                        log.info("step %d: validation PSNR-Y %.3f dB (best %.3f)", step, val, best)
-                    else:
-                        log.info(
-                            "step %d: validation PSNR-Y %.3f dB, weight average %.3f dB (best %.3f)",
-                            step,
-                            val,
-                            val_ema,
-                            best,
-                        )
+                    avg = "" if val_ema is None else f", weight average {val_ema:.3f} dB"
+                    log.info("step %d: validation PSNR-Y %.3f dB%s (best %.3f)", step, val, avg, best)
                 if logs is not None:
                     logs.record(
                         step,
