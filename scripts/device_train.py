@@ -51,12 +51,21 @@ def prepare(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from sain.imaging import list_images
+    from sain.train.data import split_holdout
 
     src, out = Path(args.data), Path(args.out) / "train"
-    paths = list_images(src)
+    # the configs validate on `val_holdout` training images: keep those out of the crops and
+    # carry them whole, so that a device run validates on the very images a CPU run does
+    paths, held_out = split_holdout(list_images(src), args.holdout)
     if not paths:
         raise SystemExit(f"no images in {src}")
-    out.mkdir(parents=True, exist_ok=True)
+    for d in (out, out.parent / "val"):
+        if d.exists():
+            shutil.rmtree(d)
+    out.mkdir(parents=True)
+    (out.parent / "val").mkdir()
+    for p in held_out:
+        shutil.copy(p, out.parent / "val" / p.name)
     rng = random.Random(args.seed)
     total, n = 0, 0
     while total < args.max_mb * 1e6:
@@ -67,8 +76,8 @@ def prepare(args: argparse.Namespace) -> int:
         if w < c or h < c:
             continue
         x, y = rng.randrange(0, w - c + 1), rng.randrange(0, h - c + 1)
-        dst = out / f"{n:05d}.png"
-        img.crop((x, y, x + c, y + c)).save(dst, optimize=True)
+        dst = out / f"{n:05d}.webp"  # lossless WebP: a third smaller than PNG, so more crops fit
+        img.crop((x, y, x + c, y + c)).save(dst, lossless=True, quality=80, method=4)
         total += dst.stat().st_size
         n += 1
     print(f"{n} crops of {args.crop} px, {total / 1e6:.1f} MB in {out}")
@@ -128,7 +137,9 @@ def _command(
     for k in JOB_FLAGS:
         if not (k == "iters" and flags[k] == "config"):
             cmd += [f"--{k}", flags[k]]
-    cmd += ["--no-progress", "--set", "run.amp=auto", "--set", "data.val_holdout=8"]
+    val = Path(args.data).parent / "val"  # prepare's held-out images, else 8 of the crops
+    cmd += ["--no-progress", "--set", "run.amp=auto"]
+    cmd += ["--set", f"data.val={val}"] if val.is_dir() else ["--set", "data.val_holdout=8"]
     cmd += [a for k, v in opts.items() if k not in JOB_FLAGS for a in ("--set", f"{k}={v}")]
     if state:
         cmd += ["--resume-from", state]
@@ -171,16 +182,25 @@ def run(args: argparse.Namespace) -> int:
         pack(ckpt, stage / f"{name}.safetensors", shard_bytes=shard)
         if (runs / "log.csv").is_file():
             shutil.copy(runs / "log.csv", stage / f"{name}.log.csv")
+        if len(jobs) > 1 and (runs / "best" / "model.safetensors").is_file():
+            shutil.copy(runs / "best" / "model.safetensors", stage / f"{name}.best.safetensors")
     if stage != out:
         archive = out / "device_states.tar"
         with tarfile.open(archive, "w") as tar:
-            for f in sorted(stage.iterdir()):
+            for f in sorted(stage.iterdir(), key=_archive_order):
                 tar.add(f, arcname=f.name)
         shutil.rmtree(stage)
         if _cut(archive, int(args.shard_mb * 1e6)) > 8:
             print("warning: more than 8 parts; the device machine returns only 8 files", file=sys.stderr)
     print(f"packed into {out}: {sorted(p.name for p in out.iterdir())}")
     return 1 if failed else 0
+
+
+def _archive_order(path: Path) -> tuple[int, str]:
+    """Logs, then the best exports, then the packed states: when the parts come back in two
+    calls and only the first arrives, the files that lie whole in it are the small, useful ones."""
+    rank = 0 if path.name.endswith(".csv") else 1 if path.name.endswith(".best.safetensors") else 2
+    return rank, path.name
 
 
 def _cut(path: Path, part_bytes: int) -> int:
@@ -222,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--max-mb", type=float, default=40)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--holdout", type=int, default=10, help="the configs' data.val_holdout")
     p.set_defaults(fn=prepare)
     r = sub.add_parser("run", help="train for --minutes on the device, pack the state into --out")
     r.add_argument("--config", help="a config name or file (see sain train --help)")
