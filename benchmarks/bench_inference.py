@@ -50,7 +50,7 @@ from sain import tiling
 from sain.imaging import list_images, read_image
 from sain.metrics import psnr
 from sain.models.subnet import DenseBlock
-from sain.precision import cpu_has_bf16
+from sain.precision import cpu_has_bf16, resolve_precision
 from sain.runtime import configure_allocator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +80,7 @@ def environment(threads: int) -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "threads": threads,
+        "auto_precision": resolve_precision("auto", "cpu"),
         "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -297,7 +298,7 @@ def markdown(res: dict) -> str:
         f"# Inference benchmark ({env['date']})",
         "",
         f"CPU: {env['cpu']} (flags: {', '.join(env['flags'])}), {env['threads']} threads, torch {env['torch']}, "
-        f"load at start {env['loadavg_1_5_15']}",
+        f"load at start {env['loadavg_1_5_15']}; `--precision auto` here: {env.get('auto_precision', '?')}",
         "",
     ]
     for model, r in res["models"].items():
@@ -375,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             r["speed"].append(speed(model, (3072, 4096), precisions, 1, (1024, 1024)))
             print(json.dumps(r["speed"][-1]), flush=True)
             if name == args.models.split(",")[0]:
-                r["processes"] = processes(name, args.threads, precisions[-1])
+                r["processes"] = processes(name, args.threads, "auto")  # what a user's decode does
                 print(json.dumps(r["processes"]), flush=True)
         sets = [s for s in args.sets.split(",") if s]
         if sets and TESTSETS.is_dir():

@@ -8,7 +8,7 @@ paper's x2 model (5 E-blocks + 3 V-blocks), batch 8, 96 px crops (the CPU recipe
     (a) straightforward fp32   contiguous NCHW weights and tensors, no autocast, dense blocks
                                as conv(cat(...)) (when the project also has a fused form),
                                both real-codec calls (R(LR_ref), R(Q(LR))) inline on the path
-    (b) the project's step     autocast bf16 (when the CPU has AVX512-bf16 / AMX, else fp32),
+    (b) the project's step     autocast bf16 where training picks it (AMX, AMD AVX512-bf16), else fp32,
                                channels_last, the project's default dense-block forward,
                                R(Q(LR)) in a worker thread overlapping the inverse pass,
                                R(LR_ref) precomputed (the data loader workers do it in the
@@ -53,6 +53,7 @@ from sain.codecs import codec_roundtrip
 from sain.imaging import bicubic_down
 from sain.models import SAIN
 from sain.models.subnet import DenseBlock
+from sain.precision import resolve_amp
 from sain.train import Objective
 from sain.train.trainer import cpu_has_bf16
 
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "--amp",
         choices=["auto", "bf16", "none"],
         default="auto",
-        help="autocast of variant (b); auto: bf16 when the CPU supports it",
+        help="autocast of variant (b); auto: what training picks (bf16 where it is faster than fp32)",
     )
     p.add_argument("--seed", type=int, default=10)
     p.add_argument("--out", default=str(Path(__file__).parent / "results"), help="folder for the results")
@@ -295,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--patch must be a multiple of 4")
 
     torch.set_num_threads(args.threads)
-    amp_b = ("bf16" if cpu_has_bf16() else "none") if args.amp == "auto" else args.amp
+    amp_b = resolve_amp("auto", torch.device("cpu")) if args.amp == "auto" else args.amp
     env = environment(args.threads)
     print(
         f"{env['cpu']}, torch {env['torch']}, {args.threads} threads, variant (b) amp={amp_b}, "

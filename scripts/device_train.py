@@ -1,4 +1,4 @@
-"""Train on a lent GPU machine for a fixed number of minutes and bring the state back.
+r"""Train on a lent GPU machine for a fixed number of minutes and bring the state back.
 
 The device machine receives only the repository (at most 64 MiB, ``../shared`` stays
 behind) and returns at most 8 files of 16 MiB from ``$OUT``. So:
@@ -27,8 +27,25 @@ sain_x2_jpeg_qf_ft_cpu=train_state/sain_x2_jpeg_qf_ft_cpu.safetensors@batch=8,pa
 keeps that run's CPU budget (batch 8 of 96 px, its config's 2,400 steps) while the other jobs
 train at the paper's batch; any ``SECTION.KEY=VALUE`` is a ``--set`` for that job only.
 
-The install step on the device machine is ``pip install torch==2.13.0 -e .`` (or whatever
-its page says is there); the script itself only needs the package.
+On the device machine nothing is installed: its image's ``python3`` has torch, numpy,
+Pillow, safetensors and tqdm, so ``export PYTHONPATH=$PWD/src`` is the whole set-up.
+
+What travels is the working tree, at most 64 MiB, and this repository's tracked files are
+far more (train_state/ alone is over 200 MB, the bundled weights ~50 MB). Before a call, here,
+take them out of the index (the files stay on disk), ignore them, and carry only the states
+the jobs resume; afterwards put the index back:
+
+    git rm -r -q --cached train_state src/sain/weights
+    printf '/train_state/\n/src/sain/weights/\n' >> .git/info/exclude
+    # run(command=..., carry=["device_pack", "train_state/X.safetensors", ...])
+    git reset -q && sed -i '/^\/train_state\/$/d; /^\/src\/sain\/weights\/$/d' .git/info/exclude
+
+The same holds for what comes back (8 files, 64 MiB a call): a several-job run writes its
+archive parts to a folder of the repository (``--out runs/devout``), the call copies the
+first four to ``$OUT``, and a second call made at once, while the machine is still warm,
+copies the rest. The first H200 run (2026-12-04) did exactly this: one 7.5-minute call
+training ``sain_x4_jpeg`` from scratch (16 x 128 px, 1,030 steps) beside
+``sain_x2_jpeg_qf_cpu`` resumed at its CPU batch (1434 -> 3160), 82 MB returned in two calls.
 """
 
 from __future__ import annotations

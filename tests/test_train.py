@@ -251,14 +251,14 @@ def test_sain_loss_is_the_weighted_sum_of_its_terms():
 # Data
 # ==================================================================================
 def test_objective_resolves_auto_amp_and_refuses_unknown_values():
-    """``amp="auto"`` is bf16 autocast only on a CPU with bf16 arithmetic, no autocast
+    """``amp="auto"`` is bf16 autocast only on a CPU where bf16 is faster (AMX, AMD's AVX512-bf16), no autocast
     elsewhere (it once meant fp16 on the CPU: PyTorch's slow reference convolutions)."""
-    from sain.precision import cpu_has_bf16
+    from sain.precision import cpu_prefers_bf16
 
     obj = Objective(SAIN(scale=2), amp="auto")
     with obj.autocast(torch.device("cpu")):
-        assert torch.is_autocast_enabled("cpu") == cpu_has_bf16()
-        if cpu_has_bf16():
+        assert torch.is_autocast_enabled("cpu") == cpu_prefers_bf16()
+        if cpu_prefers_bf16():
             assert torch.get_autocast_dtype("cpu") == torch.bfloat16
     with pytest.raises(ValueError, match="amp must be"):
         Objective(SAIN(scale=2), amp="fp8").autocast(torch.device("cpu"))

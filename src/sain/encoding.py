@@ -176,8 +176,8 @@ def encode_image(
         quality: codec quality 1..100.
         tile: ``"auto"`` (tiles above :data:`~sain.pipeline.AUTO_TILE_PIXELS` LR pixels), ``"off"``,
             ``"on"`` or a tile core in LR pixels.
-        precision: ``auto`` (default: the thumbnail in fp32, the restoring pass in bf16 where
-            the device computes it fast), ``fp32``, ``bf16`` or ``fp16`` (:mod:`sain.precision`).
+        precision: ``auto`` (default: the thumbnail in fp32, the restoring pass in bf16 on
+            CPUs where that is faster, fp16 on GPUs), ``fp32``, ``bf16`` or ``fp16`` (:mod:`sain.precision`).
         device: where the network runs (``"cpu"``, ``"cuda"``, ...; default: the CPU).
         gray: record the photo as grayscale (``"gray": true``, restored as grayscale);
             default: when its three channels are equal.

@@ -112,8 +112,9 @@ class ModelMethod:
         tile: as :func:`tile_core`; ``None``: untiled (tiles give the same result up to
             float rounding).
         precision: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (:mod:`sain.precision`): the
-            dense blocks' arithmetic. ``auto`` restores in bf16 where the device computes it
-            fast and keeps the thumbnail (downscale) in fp32.
+            dense blocks' arithmetic. ``auto`` restores in bf16 on CPUs where that is faster
+            (:func:`sain.precision.cpu_prefers_bf16`), in fp16 on GPUs, and keeps the thumbnail
+            (downscale) in fp32.
         device: move the model there first (``"cuda"``, ``"cpu"``, ...); ``None``: where it is.
     """
 

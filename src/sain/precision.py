@@ -15,29 +15,50 @@ __all__ = [
     "check_precision",
     "downscale_precision",
     "cpu_has_bf16",
+    "cpu_prefers_bf16",
     "inference_autocast",
     "resolve_amp",
     "resolve_precision",
 ]
 
 
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
 def cpu_has_bf16() -> bool:
     """The CPU has bf16 arithmetic (AMX or AVX512-bf16), from ``/proc/cpuinfo``."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    flags = _cpuinfo()
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def cpu_prefers_bf16() -> bool:
+    """bf16 is faster than fp32 on this CPU: it has AMX (``amx_bf16``), or it is an AMD CPU
+    with AVX512-bf16.
+
+    AVX512-bf16 alone does not say it. On an AMD EPYC with AVX512-bf16 (no AMX) the bf16
+    restoring pass ran 3.0x the straightforward fp32 form (``benchmarks/results/
+    inference_vm_20261202-0546``). On an Intel Xeon with AVX512-bf16 and AVX512-fp16 but no
+    AMX (2026-12-04) one 3x3 convolution of the network's shape ran at 178 GFLOP/s in bf16
+    against 354 in fp32 (oneDNN's ``brg_conv_fwd:avx512_core_bf16`` against ``:avx512_core``),
+    and the 12 MP upscale at 131 against 210 GFLOP/s: there ``auto`` keeps fp32.
+    """
+    flags = _cpuinfo()
+    return "amx_bf16" in flags or ("avx512_bf16" in flags and "AuthenticAMD" in flags)
+
+
 def resolve_amp(amp: str, device: torch.device) -> str:
-    """``"auto"`` -> bf16 on CPUs with bf16 arithmetic and on CUDA devices that support it
-    (fp16 on older ones), ``"none"`` elsewhere; any other value is returned as it is."""
+    """``"auto"`` -> bf16 on CPUs where it is faster than fp32 (:func:`cpu_prefers_bf16`) and
+    on CUDA devices that support it (fp16 on older ones), ``"none"`` elsewhere; any other
+    value is returned as it is."""
     if amp != "auto":
         return amp
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if device.type == "cpu" and cpu_has_bf16() else "none"
+    return "bf16" if device.type == "cpu" and cpu_prefers_bf16() else "none"
 
 
 #: The values of ``--precision`` / ``precision=``.
@@ -52,17 +73,22 @@ def check_precision(precision: str) -> str:
 
 
 def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:
-    """``"auto"`` -> ``"bf16"`` on CPUs with bf16 arithmetic (AMX, AVX512-bf16) and on CUDA
-    devices that support it (``"fp16"`` on older ones), ``"fp32"`` elsewhere."""
+    """``"auto"`` -> ``"bf16"`` on CPUs where it is faster than fp32
+    (:func:`cpu_prefers_bf16`), ``"fp16"`` on GPUs, ``"fp32"`` elsewhere.
+
+    fp16 on CUDA rather than bf16: on an H200 (``benchmarks/results/gpu_h200_*``) both ran the
+    12 MP upscale in the same time (0.37 s against 0.46 in fp32), but bf16 restored the photo
+    0.13 dB below fp32 (its 8-bit mantissa) while fp16 matched fp32 to 0.001 dB. Training's
+    autocast (:func:`resolve_amp`) stays bf16 there: its range needs no loss scaling."""
     check_precision(precision)
     if precision != "auto":
         return precision
     dev = torch.device(device)
     if dev.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp16"
     if dev.type == "mps":
         return "fp16"
-    return "bf16" if dev.type == "cpu" and cpu_has_bf16() else "fp32"
+    return "bf16" if dev.type == "cpu" and cpu_prefers_bf16() else "fp32"
 
 
 def inference_autocast(precision: str, device: torch.device | str = "cpu"):

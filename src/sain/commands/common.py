@@ -125,7 +125,7 @@ def add_runtime(p: argparse.ArgumentParser, precision: str = "auto", device: boo
         type=str.lower,
         choices=PRECISIONS,
         help=f"arithmetic of the network (default: {precision}; auto = the thumbnail in fp32 and "
-        "the restoring pass in bf16 on CPUs with AMX/AVX512-bf16 and on GPUs, fp32 elsewhere)",
+        "the restoring pass in bf16 on CPUs where it is faster (AMX, AMD AVX512-bf16), fp16 on GPUs, fp32 elsewhere)",
     )
     if device:
         p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps, ... (default: cpu)")
@@ -153,12 +153,11 @@ def apply_runtime(args: argparse.Namespace) -> str | None:
     if d.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise UsageError("--device mps asked for, but MPS is not available")
     if d.type == "cpu" and getattr(args, "precision", None) == "bf16":
-        from ..precision import cpu_has_bf16
+        from ..precision import cpu_prefers_bf16
 
-        if not cpu_has_bf16():
+        if not cpu_prefers_bf16():
             print(
-                "note: this CPU has no bf16 arithmetic (AVX512-bf16 or AMX): --precision bf16 runs "
-                "slower than fp32 here (auto picks fp32)",
+                "note: bf16 runs slower than fp32 on this CPU (no AMX; auto picks fp32)",
                 file=sys.stderr,
             )
     return None if d.type == "cpu" else dev

@@ -144,7 +144,8 @@ class RunConfig:
     seed: int = 10
     device: str = "cpu"
     threads: int | None = None  # torch intra-op threads (None: torch's default)
-    amp: str = "auto"  # "auto" (bf16 on CPUs with AMX/AVX512-bf16, fp16 on CUDA), "bf16", "fp16", "none"
+    # "auto": bf16 on CPUs where it is faster (AMX, AMD AVX512-bf16), bf16 or fp16 on CUDA
+    amp: str = "auto"  # or "bf16", "fp16", "none"
     channels_last: bool = True
     log_every: int = 10
     ckpt_every: int = 200
