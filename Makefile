@@ -76,7 +76,7 @@ reports/card_kodak24_irn: $(STAMP)
 # The cards of one model against bicubic on Set5+Set14 (modcrop 12), B100 and Kodak24:
 # reports/card_<tag>_<set> evaluates CARD_MODEL_<tag>. DUAL and X4 name the models, the bundled
 # ones by default, e.g. `make -j2 model-card-x4 X4=runs/irn_x4_ft_cpu/best.safetensors` before
-# bundling. Dual-IRN: MODELS.md "dual-irn-x2"; x4: "irn-x4" (and "sain-x4-jpeg" once trained).
+# bundling. Dual-IRN: MODELS.md "dual-irn-x2"; x4: "irn-x4" and, with X4=sain-x4-jpeg, "sain-x4-jpeg".
 DUAL ?= dual-irn-x2
 X4 ?= irn-x4
 CARD_MODEL_dual = $(DUAL)
