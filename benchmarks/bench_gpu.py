@@ -31,12 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
 import sain
 from sain import tiling
+from sain.imaging import read_image, to_uint8
 from sain.metrics import psnr
 
 
@@ -74,10 +74,11 @@ def measure(model_name: str, precisions: list[str], repeats: int, photo: Path, d
 
     dev = torch.device(device)
     model = sain.load_model(model_name).to(dev).to(memory_format=torch.channels_last).eval()
-    hr_cpu = torch.from_numpy(np.array(Image.open(photo).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+    hr_cpu = read_image(photo)[None]
     hr = hr_cpu.to(dev).contiguous(memory_format=torch.channels_last)
     h, w = hr.shape[-2:]
-    rows, ref = {}, {}
+    rows: dict[str, dict] = {}
+    first_lr8 = None
     for p in precisions:
 
         def down(p=p):
@@ -96,7 +97,7 @@ def measure(model_name: str, precisions: list[str], repeats: int, photo: Path, d
             with inference_autocast(p, dev):
                 return model.inverse(y)[0].float()
 
-        restored = up().clamp(0, 1)
+        restored = up()
         row = {
             "gpu_s_down": round(gpu_seconds(down, repeats), 4),
             "gpu_s_up": round(gpu_seconds(up, repeats), 4),
@@ -111,22 +112,18 @@ def measure(model_name: str, precisions: list[str], repeats: int, photo: Path, d
                 ),
                 3,
             ),
-            "psnr_y_vs_original": round(psnr(to8(restored), to8(hr_cpu), y_channel=True), 3),
+            "psnr_y_vs_original": round(psnr(to_uint8(restored[0]), to_uint8(hr_cpu[0]), y_channel=True), 3),
         }
-        if p == precisions[0]:
-            ref = {"lr8": lr8, "restored": restored}
+        if first_lr8 is None:
+            first_lr8 = lr8
         else:
             first = rows[precisions[0]]["psnr_y_vs_original"]
             row["psnr_y_delta_vs_" + precisions[0]] = round(row["psnr_y_vs_original"] - first, 4)
-            diff = (lr8 - ref["lr8"]).abs()
+            diff = (lr8 - first_lr8).abs()
             row["lr_equal_share"] = round(float((diff == 0).float().mean()), 5)
             row["lr_max_diff"] = int(diff.max())
         rows[p] = row
     return {"model": model_name, "size": [int(w), int(h)], "precisions": rows}
-
-
-def to8(x: torch.Tensor):
-    return (x[0].float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 def processes(model_name: str, photo: Path, precision: str, device: str) -> dict:

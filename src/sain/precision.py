@@ -6,6 +6,7 @@ Training: ``run.amp`` (:func:`resolve_amp`). Inference: ``precision`` / ``--prec
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -22,7 +23,9 @@ __all__ = [
 ]
 
 
+@functools.cache
 def _cpuinfo() -> str:
+    """``/proc/cpuinfo``, read once (``auto`` is resolved for every tile)."""
     try:
         return Path("/proc/cpuinfo").read_text()
     except OSError:
