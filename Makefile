@@ -85,19 +85,17 @@ CARD_MODEL_x4 = $(X4)
 FORCE:
 model-card-dual-irn: reports/card_dual_set5_set14 reports/card_dual_b100 reports/card_dual_kodak24
 model-card-x4: reports/card_x4_set5_set14 reports/card_x4_b100 reports/card_x4_kodak24
-# Issue 13's comparison: the quality-aware model (QFM, the bundled sain-x2-jpeg-qf by default,
-# or a file such as runs/sain_x2_jpeg_qf_cpu/model.safetensors) against the fixed-QF model with
-# the same budget (sain-x2-jpeg: the same data, crop, batch and 6,800 steps) on Set14 and B100
-# at JPEG QF 30/50/70/80/90. `make -j2 model-card-qf QFM=...`; MODELS.md "sain-x2-jpeg-qf".
-QFM ?= sain-x2-jpeg-qf
+# Issue 13's comparison: the quality-aware model QFM (a weight file, e.g.
+# runs/sain_x2_jpeg_qf_cpu/model.safetensors; nothing is bundled yet) against the fixed-QF model
+# with the same budget (sain-x2-jpeg: the same data, crop, batch and 6,800 steps) on Set14 and
+# B100 at JPEG QF 30/50/70/80/90; sain-x2-jpeg's B100 report is the model card's.
+# `make -j2 model-card-qf QFM=...`; MODELS.md "The quality-aware model from scratch".
+CARD_MODEL_qf = $(QFM)
 .PHONY: model-card-qf
-model-card-qf: reports/card_qf_set14 reports/card_qf_b100 reports/card_qf_b100_fixed
+model-card-qf: reports/card_qf_set14 reports/card_qf_b100 reports/card_b100
 reports/card_qf_set14: $(STAMP) FORCE
+	$(if $(QFM),,$(error give the quality-aware model: make model-card-qf QFM=FILE))
 	$(EVAL) --model $(QFM) --model sain-x2-jpeg --model bicubic --data $(TESTSETS)/Set14 --modcrop 12 --out $@
-reports/card_qf_b100: $(STAMP) FORCE
-	$(EVAL) --model $(QFM) --data $(TESTSETS)/B100 --out $@
-reports/card_qf_b100_fixed: $(STAMP) FORCE
-	$(EVAL) --model sain-x2-jpeg --model bicubic --data $(TESTSETS)/B100 --out $@
 reports/card_%_set5_set14: $(STAMP) FORCE
 	$(EVAL) --model $(CARD_MODEL_$*) --model bicubic --data $(TESTSETS)/Set5 --data $(TESTSETS)/Set14 --modcrop 12 --out $@
 reports/card_%_b100: $(STAMP) FORCE
