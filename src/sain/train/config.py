@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import RescalingModel, get_arch, list_archs
+from .objective import REC_WEIGHTINGS
 
 
 class ConfigError(ValueError):
@@ -118,6 +119,9 @@ class LossConfig:
     lambda_fit: float | None = None  # weight of the LR terms; None: 4 (x2) or 16 (x4)
     lambda_rec: float = 1.0
     lambda_latent: float = 1.0  # IRN: weight of the latent distribution term
+    # How the reconstruction term weighs a batch's images (sain.train.objective.rec_term):
+    # "sum", the papers (absolute error), or "log" (relative error: the gradient of mean PSNR)
+    rec_weighting: str = "sum"
 
 
 @dataclass
@@ -178,6 +182,10 @@ class TrainConfig:
             (d.workers >= 0, "data.workers must be >= 0"),
             (loss.codec in ("jpeg", "webp"), f"loss.codec must be 'jpeg' or 'webp', got {loss.codec!r}"),
             (1 <= loss.quality <= 100, f"loss.quality must be in 1..100, got {loss.quality}"),
+            (
+                loss.rec_weighting in REC_WEIGHTINGS,
+                f"loss.rec_weighting must be one of {', '.join(REC_WEIGHTINGS)}, got {loss.rec_weighting!r}",
+            ),
             (o.lr > 0, "optim.lr must be > 0"),
             (o.iters >= 1, "optim.iters must be >= 1"),
             (0.0 <= o.ema < 1.0, f"optim.ema must be in [0, 1), got {o.ema}"),

@@ -13,7 +13,9 @@ IRN::
     loss = lambda_fit * L2(LR, LR_ref) + sum(z^2)/N + L1(inverse(concat(Q(LR), N(0, I))), x)
 
 L2 is the per-image sum of squared differences averaged over the batch; L1 the
-per-image sum of sqrt(d^2 + 1e-6) averaged over the batch. Networks run under the
+per-image sum of sqrt(d^2 + 1e-6) averaged over the batch. ``rec`` can instead weigh each
+image by its relative error (``[loss] rec_weighting = "log"``, :func:`rec_term`): the same
+value, the gradient of the batch's mean log error, i.e. of its mean PSNR. Networks run under the
 configured autocast; losses, the GMM and the codecs run in float32. The real codec
 ``R(Q(LR))`` runs in a worker thread while the inverse pass is computed.
 
@@ -39,7 +41,17 @@ from ..codecs import codec_roundtrip, diff_jpeg, quantize
 from ..models import RescalingModel
 from ..precision import resolve_amp
 
-__all__ = ["Objective", "ObjectiveSpec", "get_objective", "l1", "l2", "list_objectives", "register_objective"]
+__all__ = [
+    "REC_WEIGHTINGS",
+    "Objective",
+    "ObjectiveSpec",
+    "get_objective",
+    "l1",
+    "l2",
+    "list_objectives",
+    "rec_term",
+    "register_objective",
+]
 
 Terms = Callable[["Objective", dict[str, Tensor]], dict[str, Tensor]]
 
@@ -126,6 +138,29 @@ def l1(a: Tensor, b: Tensor, eps: float = 1e-6) -> Tensor:
     return torch.sqrt((a.float() - b.float()).pow(2) + eps).sum() / a.shape[0]
 
 
+#: How the reconstruction term weighs the images of a batch (``[loss] rec_weighting``).
+REC_WEIGHTINGS = ("sum", "log")
+
+
+def rec_term(x_hat: Tensor, x: Tensor, weighting: str = "sum", eps: float = 1e-6) -> Tensor:
+    """The reconstruction term: :func:`l1` per image, combined over the batch by ``weighting``.
+
+    ``"sum"`` (the papers): the batch mean of the per-image errors ``e_i``, so an image's pull
+    on the weights grows with its absolute error (a low-quality sample, with a large error,
+    dominates). ``"log"``: ``sum_i (m / e_i) * e_i / B`` with ``m`` = mean(e) and both factors
+    detached: the same value as ``"sum"``, but the gradient is ``m`` times that of
+    mean(log e_i), the batch's mean log error, which is what a mean PSNR measures. Every image
+    then pulls by its *relative* error.
+    """
+    if weighting not in REC_WEIGHTINGS:
+        raise ValueError(f"rec_weighting must be one of {', '.join(REC_WEIGHTINGS)}, got {weighting!r}")
+    per_image = torch.sqrt((x_hat.float() - x.float()).pow(2) + eps).flatten(1).sum(1)
+    if weighting == "sum":
+        return per_image.mean()
+    e = per_image.detach()
+    return (per_image * (e.mean() / e)).mean()
+
+
 def autocast_context(device: torch.device, amp: str):
     """The autocast context of ``amp`` ("auto" resolved for ``device`` first, see
     :func:`sain.precision.resolve_amp`); an unknown value is an error, never a silent fp16."""
@@ -156,8 +191,12 @@ class Objective(nn.Module):
         lambda_latent: float = 1.0,
         amp: str = "none",
         channels_last: bool = False,
+        rec_weighting: str = "sum",
     ):
         super().__init__()
+        if rec_weighting not in REC_WEIGHTINGS:
+            raise ValueError(f"rec_weighting must be one of {', '.join(REC_WEIGHTINGS)}, got {rec_weighting!r}")
+        self.rec_weighting = rec_weighting
         self.model = model
         self.codec, self.quality = codec, quality
         self.lambda_fit, self.lambda_rec, self.lambda_latent = lambda_fit, lambda_rec, lambda_latent
@@ -183,6 +222,10 @@ class Objective(nn.Module):
     def autocast(self, device: torch.device):
         """The configured autocast context for the network passes."""
         return autocast_context(device, self.amp)
+
+    def rec(self, x_hat: Tensor, x: Tensor) -> Tensor:
+        """The reconstruction term with the configured weighting (:func:`rec_term`)."""
+        return rec_term(x_hat, x, self.rec_weighting)
 
 
 @register_objective("sain", codec_targets=True, codec_worker=True)
@@ -230,7 +273,7 @@ def five_terms(
         "fit2": l2(y_sim, r_ref.to(dev)),
         "rel": l2(y_sim, r_q.to(dev)),
         "reg": l2(q, lr_rec),
-        "rec": l1(x_hat, x),
+        "rec": obj.rec(x_hat, x),
     }
     fit = terms["fit1"] + terms["fit2"] + terms["rel"] + terms["reg"]
     terms["loss"] = obj.lambda_rec * terms["rec"] + obj.lambda_fit * fit / 4
@@ -253,7 +296,7 @@ def irn_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor]:
     terms = {
         "fit": l2(lr, lr_ref),
         "latent": z.pow(2).sum() / z.shape[0],
-        "rec": l1(x_hat, x),
+        "rec": obj.rec(x_hat, x),
     }
     terms["loss"] = obj.lambda_fit * terms["fit"] + obj.lambda_latent * terms["latent"] + obj.lambda_rec * terms["rec"]
     return terms

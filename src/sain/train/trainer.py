@@ -251,6 +251,7 @@ class Trainer:
             cfg.loss.lambda_latent,
             amp=amp,
             channels_last=cfg.run.channels_last,
+            rec_weighting=cfg.loss.rec_weighting,
         )
         if self.world == 1:
             return objective

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from ...codecs import codec_roundtrip, diff_jpeg, quantize
 from ...models import IRN
-from ..objective import Objective, l1, l2, register_objective
+from ..objective import Objective, l2, register_objective
 
 
 @register_objective("dual-irn", codec_worker=True)
@@ -76,7 +76,7 @@ def dual_irn_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor
         "comp": l2(y_u_lr, r_q.to(dev)),
         "sim": l2(y_u_lr, c),
         "latent_u": z_u.float().pow(2).sum() / z_u.shape[0],
-        "rec": l1(x_hat, x),
+        "rec": obj.rec(x_hat, x),
     }
     terms["loss"] = (
         obj.lambda_rec * terms["rec"]
