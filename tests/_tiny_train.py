@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from sain import cli
 
@@ -38,3 +39,13 @@ def train_two_steps(
         assert all(np.isfinite(v) for v in row.values()), row
         rows.append(row)
     return out, rows
+
+
+def noise_images(folder: Path, n: int, size: int, seed: int) -> Path:
+    """``n`` smooth random RGB images of ``size`` px (bicubic-enlarged noise) in a new ``folder``."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        small = rng.integers(0, 256, (size // 4, size // 4, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((size, size), Image.BICUBIC).save(folder / f"{i}.png")
+    return folder

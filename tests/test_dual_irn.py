@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import sain
-from _tiny_train import train_two_steps
+from _tiny_train import noise_images, train_two_steps
 from sain import cli, tiling
 from sain.checkpoint import load_checkpoint, save_weights
 from sain.errors import CheckpointError
@@ -207,17 +206,8 @@ def test_tiled_equals_untiled():
         )
 
 
-def _images(folder: Path, n: int, size: int, seed: int) -> Path:
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        small = rng.integers(0, 256, (size // 4, size // 4, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((size, size), Image.BICUBIC).save(folder / f"{i}.png")
-    return folder
-
-
 def test_trains_two_steps_through_sain_train_and_evaluates(tmp_path: Path):
-    train = _images(tmp_path / "train", 3, 48, 0)
+    train = noise_images(tmp_path / "train", 3, 48, 0)
     out, rows = train_two_steps(
         tmp_path, 'arch = "dual-irn"\nscale = 2\nblocks_per_level = 1', train, loss='codec = "jpeg"\nquality = 75'
     )
@@ -227,7 +217,7 @@ def test_trains_two_steps_through_sain_train_and_evaluates(tmp_path: Path):
 
     weights = tmp_path / "dual_tiny.safetensors"
     weights.write_bytes((out / "model.safetensors").read_bytes())
-    data = _images(tmp_path / "eval" / "Tiny", 2, 32, 1)
+    data = noise_images(tmp_path / "eval" / "Tiny", 2, 32, 1)
     report = tmp_path / "report"
     assert (
         cli.main(

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from _tiny_train import train_two_steps
+from _tiny_train import noise_images, train_two_steps
 from sain.train import ConfigError, load_config
 from sain.train.objective import REC_WEIGHTINGS, Objective, l1, rec_term
 from sain.train.presets import resolve_config
@@ -82,15 +80,6 @@ def test_the_log_config_differs_from_the_uniform_quality_run_only_in_the_weighti
     assert log == base
 
 
-def _images(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        small = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((48, 48), Image.BICUBIC).save(folder / f"{i}.png")
-    return folder
-
-
 def test_sain_train_uses_the_configured_weighting(tmp_path: Path, monkeypatch):
     """`sain train` hands the config's weighting to the objective it trains with; the first
     step's loss is the same value under both (only the gradient differs)."""
@@ -104,7 +93,7 @@ def test_sain_train_uses_the_configured_weighting(tmp_path: Path, monkeypatch):
             return super().rec(x_hat, x)
 
     monkeypatch.setattr(trainer, "Objective", Recording)
-    train = _images(tmp_path / "train")
+    train = noise_images(tmp_path / "train", 3, 48, 0)
     model = 'arch = "sain"\nscale = 2\ne_blocks = 1\nv_blocks = 1'
     rows = {}
     for w in REC_WEIGHTINGS:

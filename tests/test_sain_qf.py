@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import sain
-from _tiny_train import train_two_steps
+from _tiny_train import noise_images, train_two_steps
 from sain import tiling
 from sain.codecs import codec_roundtrip
 from sain.imaging.resize import bicubic_down
@@ -303,17 +302,8 @@ def test_weight_file_round_trip_and_tiling(tmp_path: Path):
         assert torch.allclose(tiling.tiled_upscale(model, lr, tile=8, z=z), full, atol=1e-4)
 
 
-def _images(folder: Path, n: int, size: int, seed: int) -> Path:
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        small = rng.integers(0, 256, (size // 4, size // 4, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((size, size), Image.BICUBIC).save(folder / f"{i}.png")
-    return folder
-
-
 def test_trains_two_steps_through_sain_train(tmp_path: Path):
-    train = _images(tmp_path / "train", 3, 48, 0)
+    train = noise_images(tmp_path / "train", 3, 48, 0)
     out, rows = train_two_steps(
         tmp_path,
         'arch = "sain-qf"\nscale = 2\ne_blocks = 1\nv_blocks = 1\ncond_dim = 8\nembed_hidden = 16\n'

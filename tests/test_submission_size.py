@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "submission_size.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("submission_size", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from _scripts import load_script
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -25,7 +16,7 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def test_replacing_a_binary_counts_its_old_and_new_content(tmp_path: Path, monkeypatch, capsys):
-    mod = _load()
+    mod = load_script("submission_size")
     repo = tmp_path / "r"
     repo.mkdir()
     _git(repo, "init", "-q")

@@ -133,13 +133,23 @@ def l2(a: Tensor, b: Tensor) -> Tensor:
     return (a.float() - b.float()).pow(2).sum() / a.shape[0]
 
 
+def _charbonnier(a: Tensor, b: Tensor, eps: float = 1e-6) -> Tensor:
+    """sqrt(d^2 + eps) per value, in float32."""
+    return torch.sqrt((a.float() - b.float()).pow(2) + eps)
+
+
 def l1(a: Tensor, b: Tensor, eps: float = 1e-6) -> Tensor:
     """Per-image sum of sqrt(d^2 + eps) (Charbonnier), averaged over the batch."""
-    return torch.sqrt((a.float() - b.float()).pow(2) + eps).sum() / a.shape[0]
+    return _charbonnier(a, b, eps).sum() / a.shape[0]
 
 
 #: How the reconstruction term weighs the images of a batch (``[loss] rec_weighting``).
 REC_WEIGHTINGS = ("sum", "log")
+
+
+def _check_weighting(weighting: str) -> None:
+    if weighting not in REC_WEIGHTINGS:
+        raise ValueError(f"rec_weighting must be one of {', '.join(REC_WEIGHTINGS)}, got {weighting!r}")
 
 
 def rec_term(x_hat: Tensor, x: Tensor, weighting: str = "sum", eps: float = 1e-6) -> Tensor:
@@ -152,9 +162,8 @@ def rec_term(x_hat: Tensor, x: Tensor, weighting: str = "sum", eps: float = 1e-6
     mean(log e_i), the batch's mean log error, which is what a mean PSNR measures. Every image
     then pulls by its *relative* error.
     """
-    if weighting not in REC_WEIGHTINGS:
-        raise ValueError(f"rec_weighting must be one of {', '.join(REC_WEIGHTINGS)}, got {weighting!r}")
-    per_image = torch.sqrt((x_hat.float() - x.float()).pow(2) + eps).flatten(1).sum(1)
+    _check_weighting(weighting)
+    per_image = _charbonnier(x_hat, x, eps).flatten(1).sum(1)
     if weighting == "sum":
         return per_image.mean()
     e = per_image.detach()
@@ -194,8 +203,7 @@ class Objective(nn.Module):
         rec_weighting: str = "sum",
     ):
         super().__init__()
-        if rec_weighting not in REC_WEIGHTINGS:
-            raise ValueError(f"rec_weighting must be one of {', '.join(REC_WEIGHTINGS)}, got {rec_weighting!r}")
+        _check_weighting(rec_weighting)
         self.rec_weighting = rec_weighting
         self.model = model
         self.codec, self.quality = codec, quality
