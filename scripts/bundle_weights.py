@@ -8,6 +8,13 @@ The weight file keeps the metadata written by `sain train` (command, config, dat
 iterations, wall time, hardware) and gains `eval`: for each dataset of the report, the
 model's mean Y-PSNR gain over the bicubic baseline across the report's qualities, and
 `eval_table`: the model's Y-PSNR per dataset and quality. `sain models` shows them.
+
+Weights that continue the training of the bundled ones carry its history forward:
+`--leg TEXT` appends this leg's commands and schedule to the bundled file's
+`training_history`, `--leg-hardware TEXT` to its `hardware` (each `; `-separated):
+
+    python scripts/bundle_weights.py runs/x4card/sain_x4_jpeg.safetensors sain-x4-jpeg \
+        --report ... --leg "7750-9000: sain train ... (lr 5e-5)" --leg-hardware "steps 7750-9000: ..."
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import json
 import sys
 from pathlib import Path
 
-from sain.checkpoint import load_state_dict_file, model_from_state_dict, save_weights
+from sain.checkpoint import CheckpointError, load_state_dict_file, model_from_state_dict, save_weights
 from sain.zoo import ZOO
 
 
@@ -36,6 +43,21 @@ def summarise(records: list[dict], model: str) -> tuple[dict, dict]:
     return summary, table
 
 
+def carried_history(bundled: Path, leg: str | None, leg_hardware: str | None) -> dict[str, str]:
+    """The bundled file's ``training_history`` / ``hardware`` with this leg's text appended."""
+    if not (leg or leg_hardware):
+        return {}
+    try:
+        _, prev = load_state_dict_file(bundled)
+    except CheckpointError:  # nothing bundled yet: the history starts with this leg
+        prev = {}
+    out = {}
+    for key, text in (("training_history", leg), ("hardware", leg_hardware)):
+        if text:
+            out[key] = "; ".join(x for x in (prev.get(key), text) if x)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", help="a weight file written by `sain train`")
@@ -47,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         help="results.json of `sain eval --model WEIGHTS --model bicubic ...` (repeatable)",
     )
     ap.add_argument("--report-model", help="the model's name in the report (default: the weight file's stem)")
+    ap.add_argument("--leg", help="this leg's training: appended to the bundled file's training_history")
+    ap.add_argument("--leg-hardware", help="this leg's hardware: appended to the bundled file's hardware")
     args = ap.parse_args(argv)
     sd, meta = load_state_dict_file(args.weights)
     model = model_from_state_dict(sd, meta, source=args.weights)
@@ -58,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     extra = {k: v for k, v in meta.items() if k not in ("arch", "config", "format")}
+    extra.update(carried_history(entry.path, args.leg, args.leg_hardware))
     if args.report:
         records = [r for rep in args.report for r in json.loads(Path(rep).read_text())]
         summary, table = summarise(records, args.report_model or Path(args.weights).stem)
