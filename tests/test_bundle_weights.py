@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests._scripts import load_script
 
 import sain
 import sain.zoo
+from _scripts import load_script
 from sain.checkpoint import load_state_dict_file
 
 bundle = load_script("bundle_weights")
