@@ -91,9 +91,9 @@ ZOO: dict[str, ZooEntry] = {
             4,
             "jpeg",
             "sain_x4_jpeg.safetensors",
-            "SAIN x4 trained for JPEG (QF 75) by the project: 1,030 steps on a lent GPU, 6,720 on a CPU",
-            "4a7f4bc34bea6bd71df3f0d20a2bad120141e0e7f73e7c244e46b08b520030c5",
-            (24, 24),  # 12 / 16 measured on the step-6000 export (tol 1e-6); step 7750 passes test_tiling
+            "SAIN x4 trained for JPEG (QF 75) by the project: 1,030 steps on a lent GPU, 13,220 on a CPU",
+            "ec4d72fe92b6b96e0872541771e5e1e5f65b2ccb6c3edb2178b452c6c3e6397d",
+            (24, 24),  # 12 / 16 measured on the step-6000 export (tol 1e-6); steps 7750, 14250 pass test_tiling
         ),
         ZooEntry(
             "sain-x2-webp",
