@@ -6,7 +6,10 @@ The LR image a rescaler sends is stored as 8-bit RGB, so training rounds it::
     dL/dx = dL/dq                                                 (backward: identity)
 
 The backward pass is the identity everywhere, including where the forward pass
-clamped, exactly like IRN's ``Quantization`` autograd function.
+clamped, exactly like IRN's ``Quantization`` autograd function. With ``clamp_grad=True``
+only the rounding is straight-through: the gradient is zero where the forward pass
+clamped (the clamp's own gradient), so a training loss that reaches the LR through ``Q``
+no longer rewards values beyond [0, 1] that the 8-bit image cannot hold.
 
 Inference uses the same rounding without the gradient trick: :func:`to_levels` gives the
 8-bit levels ``round(clamp(x, 0, 1) * 255)``; :func:`quantize_u8` (``levels / 255``),
@@ -58,11 +61,28 @@ class _QuantizeSTE(torch.autograd.Function):
         return grad_output
 
 
-def quantize(x: Tensor) -> Tensor:
+class _QuantizeClampGrad(torch.autograd.Function):
+    """Exact 8-bit rounding forward; backward: the clamp's gradient (1 inside [0, 1], 0
+    outside), the rounding straight-through."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        ctx.save_for_backward((x >= 0) & (x <= 1))
+        return quantize_u8(x)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor) -> Tensor:
+        (inside,) = ctx.saved_tensors
+        return grad_output * inside.to(grad_output.dtype)
+
+
+def quantize(x: Tensor, clamp_grad: bool = False) -> Tensor:
     """Round an image to 8 bits with an identity (straight-through) gradient.
 
     Args:
         x: Floating-point tensor of any shape, nominally in [0, 1].
+        clamp_grad: zero gradient where ``x`` is outside [0, 1] (default: identity
+            everywhere, the papers' rule).
 
     Shape:
         - x: (*)
@@ -79,7 +99,9 @@ def quantize(x: Tensor) -> Tensor:
         [0.0, 128.0, 178.0, 255.0]
         >>> q.sum().backward(); x.grad.tolist()
         [1.0, 1.0, 1.0, 1.0]
+        >>> x.grad = None; quantize(x, clamp_grad=True).sum().backward(); x.grad.tolist()
+        [0.0, 1.0, 1.0, 0.0]
     """
     if not torch.is_floating_point(x):
         raise TypeError(f"quantize expects a floating-point tensor, got {x.dtype}")
-    return _QuantizeSTE.apply(x)
+    return (_QuantizeClampGrad if clamp_grad else _QuantizeSTE).apply(x)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import RescalingModel, get_arch, list_archs
-from .objective import REC_WEIGHTINGS
+from .objective import QUANTIZE_GRADS, REC_WEIGHTINGS
 
 
 class ConfigError(ValueError):
@@ -122,6 +122,9 @@ class LossConfig:
     # How the reconstruction term weighs a batch's images (sain.train.objective.rec_term):
     # "sum", the papers (absolute error), or "log" (relative error: the gradient of mean PSNR)
     rec_weighting: str = "sum"
+    # Gradient of the 8-bit rounding Q: "identity" everywhere (the papers) or "clamp" (zero
+    # where the LR leaves [0, 1], which the 8-bit image cannot hold)
+    quantize_grad: str = "identity"
 
 
 @dataclass
@@ -185,6 +188,10 @@ class TrainConfig:
             (
                 loss.rec_weighting in REC_WEIGHTINGS,
                 f"loss.rec_weighting must be one of {', '.join(REC_WEIGHTINGS)}, got {loss.rec_weighting!r}",
+            ),
+            (
+                loss.quantize_grad in QUANTIZE_GRADS,
+                f"loss.quantize_grad must be one of {', '.join(QUANTIZE_GRADS)}, got {loss.quantize_grad!r}",
             ),
             (o.lr > 0, "optim.lr must be > 0"),
             (o.iters >= 1, "optim.iters must be >= 1"),

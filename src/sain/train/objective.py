@@ -13,7 +13,9 @@ IRN::
     loss = lambda_fit * L2(LR, LR_ref) + sum(z^2)/N + L1(inverse(concat(Q(LR), N(0, I))), x)
 
 L2 is the per-image sum of squared differences averaged over the batch; L1 the
-per-image sum of sqrt(d^2 + 1e-6) averaged over the batch. ``rec`` can instead weigh each
+per-image sum of sqrt(d^2 + 1e-6) averaged over the batch. ``Q`` rounds to 8 bits with the
+identity as its gradient, also where it clamps (the papers); ``[loss] quantize_grad = "clamp"``
+gives it the clamp's gradient instead (:meth:`Objective.quantize`). ``rec`` can instead weigh each
 image by its relative error (``[loss] rec_weighting = "log"``, :func:`rec_term`): the same
 value, the gradient of the batch's mean log error, i.e. of its mean PSNR. Networks run under the
 configured autocast; losses, the GMM and the codecs run in float32. The real codec
@@ -42,6 +44,7 @@ from ..models import RescalingModel
 from ..precision import resolve_amp
 
 __all__ = [
+    "QUANTIZE_GRADS",
     "REC_WEIGHTINGS",
     "Objective",
     "ObjectiveSpec",
@@ -143,6 +146,10 @@ def l1(a: Tensor, b: Tensor, eps: float = 1e-6) -> Tensor:
     return _charbonnier(a, b, eps).sum() / a.shape[0]
 
 
+#: The gradient of ``Q`` (``[loss] quantize_grad``): ``"identity"`` everywhere (the papers) or
+#: ``"clamp"``: zero where the LR leaves [0, 1] (the rounding stays straight-through).
+QUANTIZE_GRADS = ("identity", "clamp")
+
 #: How the reconstruction term weighs the images of a batch (``[loss] rec_weighting``).
 REC_WEIGHTINGS = ("sum", "log")
 
@@ -201,10 +208,13 @@ class Objective(nn.Module):
         amp: str = "none",
         channels_last: bool = False,
         rec_weighting: str = "sum",
+        quantize_grad: str = "identity",
     ):
         super().__init__()
         _check_weighting(rec_weighting)
-        self.rec_weighting = rec_weighting
+        if quantize_grad not in QUANTIZE_GRADS:
+            raise ValueError(f"quantize_grad must be one of {', '.join(QUANTIZE_GRADS)}, got {quantize_grad!r}")
+        self.rec_weighting, self.quantize_grad = rec_weighting, quantize_grad
         self.model = model
         self.codec, self.quality = codec, quality
         self.lambda_fit, self.lambda_rec, self.lambda_latent = lambda_fit, lambda_rec, lambda_latent
@@ -231,6 +241,11 @@ class Objective(nn.Module):
         """The configured autocast context for the network passes."""
         return autocast_context(device, self.amp)
 
+    def quantize(self, lr: Tensor) -> Tensor:
+        """``Q(LR)``: 8-bit rounding with the configured gradient (:func:`sain.codecs.quantize`;
+        ``"clamp"``: none where the LR leaves [0, 1])."""
+        return quantize(lr, clamp_grad=self.quantize_grad == "clamp")
+
     def rec(self, x_hat: Tensor, x: Tensor) -> Tensor:
         """The reconstruction term with the configured weighting (:func:`rec_term`)."""
         return rec_term(x_hat, x, self.rec_weighting)
@@ -245,7 +260,7 @@ def sain_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor]:
     with obj.autocast(dev):
         y, lr = model(obj.fmt(x))
     y, lr = y.float(), lr.float()
-    q = quantize(lr)
+    q = obj.quantize(lr)
     q_cpu = q.detach().to("cpu", torch.float32)
     job = obj._pool.submit(codec_roundtrip, q_cpu, obj.codec, obj.quality) if obj._pool else None
     d = diff_jpeg(q, obj.quality)
@@ -297,7 +312,7 @@ def irn_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         y, lr = model(obj.fmt(x))
     y, lr = y.float(), lr.float()
     z = model.split_output(y)[1]
-    q = quantize(lr)
+    q = obj.quantize(lr)
     noise = torch.randn_like(z)
     with obj.autocast(x.device):
         x_hat, _ = model.inverse(obj.fmt(torch.cat((q, noise), 1)))

@@ -252,6 +252,7 @@ class Trainer:
             amp=amp,
             channels_last=cfg.run.channels_last,
             rec_weighting=cfg.loss.rec_weighting,
+            quantize_grad=cfg.loss.quantize_grad,
         )
         if self.world == 1:
             return objective

@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ...codecs import codec_roundtrip, diff_jpeg, quantize
+from ...codecs import codec_roundtrip, diff_jpeg
 from ...models import IRN
 from ..objective import Objective, l2, register_objective
 
@@ -59,7 +59,7 @@ def dual_irn_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor
         y_d, lr_d = d_irn(xf)
     y_d, lr_d = y_d.float(), lr_d.float()
     z_d = d_irn.split_output(y_d)[1]
-    q = quantize(lr_d)
+    q = obj.quantize(lr_d)
     q_cpu = q.detach().to("cpu", torch.float32)
     job = obj._pool.submit(codec_roundtrip, q_cpu, obj.codec, obj.quality) if obj._pool else None
     c = diff_jpeg(q, obj.quality)

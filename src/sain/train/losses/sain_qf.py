@@ -32,7 +32,7 @@ from typing import cast
 import torch
 from torch import Tensor
 
-from ...codecs import codec_roundtrip, diff_jpeg, quantize
+from ...codecs import codec_roundtrip, diff_jpeg
 from ...models.sain_qf import SAINQF
 from ..objective import Objective, five_terms, register_objective
 
@@ -80,7 +80,7 @@ def sain_qf_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor]
     with obj.autocast(dev):
         y, lr = model(obj.fmt(x), quality=qualities)
     y, lr = y.float(), lr.float()
-    q = quantize(lr)
+    q = obj.quantize(lr)
     q_cpu = q.detach().to("cpu", torch.float32)
     ref_cpu = lr_ref.detach().to("cpu", torch.float32)
     job = obj._pool.submit(_real_targets, q_cpu, ref_cpu, obj.codec, qualities) if obj._pool else None

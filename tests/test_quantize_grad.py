@@ -1,0 +1,82 @@
+"""The gradient of the 8-bit rounding Q in training (``[loss] quantize_grad``).
+
+"identity" (the papers, IRN's ``Quantization``) passes the gradient through the clamp too;
+"clamp" keeps the rounding straight-through but gives the clamp its own gradient: zero
+where the LR leaves [0, 1]. The forward values are the same 8-bit levels under both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from _tiny_train import noise_images, train_two_steps
+from sain.codecs import quantize, quantize_u8
+from sain.train import ConfigError, load_config
+from sain.train.objective import QUANTIZE_GRADS, Objective
+
+
+def _lr() -> torch.Tensor:
+    g = torch.Generator().manual_seed(3)
+    return (torch.rand(2, 3, 16, 16, generator=g) * 1.6 - 0.3).requires_grad_(True)  # ~35 % outside [0, 1]
+
+
+@pytest.mark.parametrize("clamp_grad", [False, True])
+def test_the_forward_values_are_the_8_bit_levels(clamp_grad):
+    x = _lr()
+    q = quantize(x, clamp_grad=clamp_grad)
+    assert torch.equal(q, quantize_u8(x.detach()))
+
+
+def test_clamp_grad_is_zero_exactly_where_the_forward_clamped():
+    x = _lr()
+    w = torch.randn(x.shape, generator=torch.Generator().manual_seed(4))
+    (g_clamp,) = torch.autograd.grad((quantize(x, clamp_grad=True) * w).sum(), x)
+    (g_id,) = torch.autograd.grad((quantize(x) * w).sum(), x)
+    inside = (x >= 0) & (x <= 1)
+    assert 0.2 < (~inside).float().mean() < 0.5  # the test exercises both cases
+    assert torch.equal(g_id, w)  # the papers' rule: identity everywhere
+    assert torch.equal(g_clamp[inside], w[inside])
+    assert torch.count_nonzero(g_clamp[~inside]) == 0
+    # the same as differentiating clamp() with the rounding alone straight-through
+    x2 = x.detach().clone().requires_grad_(True)
+    c = x2.clamp(0, 1)
+    ref = c + (torch.round(c * 255) / 255 - c).detach()
+    (g_ref,) = torch.autograd.grad((ref * w).sum(), x2)
+    torch.testing.assert_close(g_clamp, g_ref, rtol=0, atol=0)
+
+
+def test_the_objective_and_the_config_check_the_rule():
+    assert QUANTIZE_GRADS == ("identity", "clamp")
+    with pytest.raises(ValueError, match="quantize_grad must be one of identity, clamp, got 'zero'"):
+        Objective(torch.nn.Identity(), quantize_grad="zero")  # type: ignore[arg-type]
+    assert load_config(None).loss.quantize_grad == "identity"
+    assert load_config(None, ["loss.quantize_grad=clamp"]).loss.quantize_grad == "clamp"
+    with pytest.raises(ConfigError, match="loss.quantize_grad must be one of identity, clamp, got 'ste'"):
+        load_config(None, ["loss.quantize_grad=ste"])
+
+
+def test_sain_train_uses_the_configured_rule(tmp_path: Path, monkeypatch):
+    """`sain train` hands the config's rule to the objective; the first step's loss is the
+    same under both (only the gradient differs), the second differs."""
+    import sain.train.trainer as trainer
+
+    seen: list[str] = []
+
+    class Recording(Objective):
+        def quantize(self, lr):
+            seen.append(self.quantize_grad)
+            return super().quantize(lr)
+
+    monkeypatch.setattr(trainer, "Objective", Recording)
+    train = noise_images(tmp_path / "train", 3, 48, 0)
+    model = 'arch = "sain"\nscale = 2\ne_blocks = 1\nv_blocks = 1'
+    rows = {}
+    for rule in QUANTIZE_GRADS:
+        (tmp_path / rule).mkdir()
+        seen.clear()
+        _, rows[rule] = train_two_steps(tmp_path / rule, model, train, loss=f'quantize_grad = "{rule}"')
+        assert seen == [rule, rule], seen
+    assert rows["identity"][0]["loss"] == pytest.approx(rows["clamp"][0]["loss"], rel=1e-6)
