@@ -13,6 +13,7 @@ This module gathers the public names of the modules that do the work, one job ea
 * :mod:`sain.compare`: SAIN against bicubic at the same bytes (:func:`roundtrip_image`,
   :func:`match_quality`);
 * :mod:`sain.figures`: the comparison figures (:func:`comparison_image`);
+* :mod:`sain.averaging`: one model from several checkpoints' weights (:func:`average_weights`);
 * :mod:`sain.zoo`: models by name (:func:`get_model`), :mod:`sain.pipeline`: the tiling policy;
 * :mod:`sain.commands.batch`: many files with one failure each (:func:`process_files`).
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import os
 
+from .averaging import average_models, average_weights
 from .codecs import decode, encode  # noqa: F401  (sain.api.encode / decode, as before the split)
 from .commands.batch import Failure, expand_inputs, plan_outputs, process_files
 from .compare import (
@@ -65,6 +67,8 @@ from .thumbnail import ThumbnailInfo, read_info
 from .zoo import get_model, model_name
 
 __all__ = [
+    "average_models",
+    "average_weights",
     "AUTO_TILE_PIXELS",
     "DEFAULT_TILE",
     "ENCODE_FORMATS",

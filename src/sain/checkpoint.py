@@ -95,7 +95,8 @@ def load_state_dict_file(path: str | os.PathLike) -> tuple[dict[str, Tensor], di
             warnings.simplefilter("ignore")
             obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        looks_torch = head[:4] == b"PK\x03\x04" or head[:1] == b"\x80"  # torch's zip or legacy pickle
+        if looks_torch and ("weights_only" in str(e) or "Unsupported global" in str(e)):
             why = "it contains pickled code or objects, which are never loaded"
         else:
             why = "not a PyTorch or safetensors file"

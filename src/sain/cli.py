@@ -21,6 +21,7 @@ COMMANDS = {
     "info": "Show what a thumbnail records: model, sizes, codec quality (its tables and metadata).",
     "models": "List the bundled and known models.",
     "train": "Train SAIN or the IRN baseline on a folder of images.",
+    "average": "Average the weights of several models of one architecture (a model soup).",
     "pack": "Pack a training checkpoint into a portable state file (to resume elsewhere).",
     "eval": "Evaluate models on benchmark folders (the paper's protocol).",
     "serve": "Serve the API and a comparison web page over HTTP (needs sain[serve]).",
