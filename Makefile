@@ -79,12 +79,16 @@ reports/card_kodak24_irn: $(STAMP)
 # bundling. Dual-IRN: MODELS.md "dual-irn-x2"; x4: "irn-x4" and, with X4=sain-x4-jpeg, "sain-x4-jpeg".
 DUAL ?= dual-irn-x2
 X4 ?= irn-x4
+# a candidate for sain-x2-jpeg, e.g. `make -j2 model-card-x2 X2=runs/soup/x2.safetensors`
+X2 ?= sain-x2-jpeg
 CARD_MODEL_dual = $(DUAL)
 CARD_MODEL_x4 = $(X4)
-.PHONY: model-card-dual-irn model-card-x4 FORCE
+CARD_MODEL_x2 = $(X2)
+.PHONY: model-card-dual-irn model-card-x4 model-card-x2 FORCE
 FORCE:
 model-card-dual-irn: reports/card_dual_set5_set14 reports/card_dual_b100 reports/card_dual_kodak24
 model-card-x4: reports/card_x4_set5_set14 reports/card_x4_b100 reports/card_x4_kodak24
+model-card-x2: reports/card_x2_set5_set14 reports/card_x2_b100 reports/card_x2_kodak24
 # Issue 13's comparison: the quality-aware model QFM (a weight file, e.g.
 # runs/sain_x2_jpeg_qf_cpu/model.safetensors; nothing is bundled yet) against the fixed-QF model
 # with the same budget (sain-x2-jpeg: the same data, crop, batch and 6,800 steps) on Set14 and
