@@ -91,15 +91,17 @@ model-card-x4: reports/card_x4_set5_set14 reports/card_x4_b100 reports/card_x4_k
 model-card-x2: reports/card_x2_set5_set14 reports/card_x2_b100 reports/card_x2_kodak24
 # Issue 13's comparison: the quality-aware model QFM (a weight file, e.g.
 # runs/sain_x2_jpeg_qf_cpu/model.safetensors; nothing is bundled yet) against the fixed-QF model
-# with the same budget (sain-x2-jpeg: the same data, crop, batch and 6,800 steps) on Set14 and
-# B100 at JPEG QF 30/50/70/80/90; sain-x2-jpeg's B100 report is the model card's.
+# with the same budget (FIXED6800: sain-x2-jpeg's step-6800 export, bundled until 2026-12-06: the
+# same data, crop, batch and 6,800 steps) on Set14 and B100 at JPEG QF 30/50/70/80/90.
 # `make -j2 model-card-qf QFM=...`; MODELS.md "The quality-aware model from scratch".
+FIXED6800 := train_state/sain_x2_jpeg_step6800.safetensors
 CARD_MODEL_qf = $(QFM)
+CARD_MODEL_fixed6800 = $(FIXED6800)
 .PHONY: model-card-qf
-model-card-qf: reports/card_qf_set14 reports/card_qf_b100 reports/card_b100
+model-card-qf: reports/card_qf_set14 reports/card_qf_b100 reports/card_fixed6800_b100
 reports/card_qf_set14: $(STAMP) FORCE
 	$(if $(QFM),,$(error give the quality-aware model: make model-card-qf QFM=FILE))
-	$(EVAL) --model $(QFM) --model sain-x2-jpeg --model bicubic --data $(TESTSETS)/Set14 --modcrop 12 --out $@
+	$(EVAL) --model $(QFM) --model $(FIXED6800) --model bicubic --data $(TESTSETS)/Set14 --modcrop 12 --out $@
 reports/card_%_set5_set14: $(STAMP) FORCE
 	$(EVAL) --model $(CARD_MODEL_$*) --model bicubic --data $(TESTSETS)/Set5 --data $(TESTSETS)/Set14 --modcrop 12 --out $@
 reports/card_%_b100: $(STAMP) FORCE
