@@ -49,3 +49,28 @@ def noise_images(folder: Path, n: int, size: int, seed: int) -> Path:
         small = rng.integers(0, 256, (size // 4, size // 4, 3), dtype=np.uint8)
         Image.fromarray(small).resize((size, size), Image.BICUBIC).save(folder / f"{i}.png")
     return folder
+
+
+def train_with_each(tmp_path: Path, monkeypatch, key: str, values, hook: str) -> dict[str, list[dict]]:
+    """Two `sain train` steps of a tiny SAIN for each value of ``[loss] key``; the objective's
+    method ``hook`` records ``self.<key>`` and each run must have handed it the value at both
+    steps. Returns each value's log rows."""
+    import sain.train.trainer as trainer
+    from sain.train.objective import Objective
+
+    seen: list[str] = []
+
+    def recording(self, *args):
+        seen.append(getattr(self, key))
+        return getattr(Objective, hook)(self, *args)
+
+    monkeypatch.setattr(trainer, "Objective", type("Recording", (Objective,), {hook: recording}))
+    train = noise_images(tmp_path / "train", 3, 48, 0)
+    model = 'arch = "sain"\nscale = 2\ne_blocks = 1\nv_blocks = 1'
+    rows = {}
+    for v in values:
+        (tmp_path / v).mkdir()
+        seen.clear()
+        _, rows[v] = train_two_steps(tmp_path / v, model, train, loss=f'{key} = "{v}"')
+        assert seen == [v, v], seen
+    return rows

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from _tiny_train import noise_images, train_two_steps
+from _tiny_train import train_with_each
 from sain.codecs import quantize, quantize_u8
 from sain.train import ConfigError, load_config
 from sain.train.objective import QUANTIZE_GRADS, Objective
@@ -60,23 +60,6 @@ def test_the_objective_and_the_config_check_the_rule():
 
 def test_sain_train_uses_the_configured_rule(tmp_path: Path, monkeypatch):
     """`sain train` hands the config's rule to the objective; the first step's loss is the
-    same under both (only the gradient differs), the second differs."""
-    import sain.train.trainer as trainer
-
-    seen: list[str] = []
-
-    class Recording(Objective):
-        def quantize(self, lr):
-            seen.append(self.quantize_grad)
-            return super().quantize(lr)
-
-    monkeypatch.setattr(trainer, "Objective", Recording)
-    train = noise_images(tmp_path / "train", 3, 48, 0)
-    model = 'arch = "sain"\nscale = 2\ne_blocks = 1\nv_blocks = 1'
-    rows = {}
-    for rule in QUANTIZE_GRADS:
-        (tmp_path / rule).mkdir()
-        seen.clear()
-        _, rows[rule] = train_two_steps(tmp_path / rule, model, train, loss=f'quantize_grad = "{rule}"')
-        assert seen == [rule, rule], seen
+    same under both (only the gradient differs)."""
+    rows = train_with_each(tmp_path, monkeypatch, "quantize_grad", QUANTIZE_GRADS, "quantize")
     assert rows["identity"][0]["loss"] == pytest.approx(rows["clamp"][0]["loss"], rel=1e-6)

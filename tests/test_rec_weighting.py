@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from _tiny_train import noise_images, train_two_steps
+from _tiny_train import train_with_each
 from sain.train import ConfigError, load_config
 from sain.train.objective import REC_WEIGHTINGS, Objective, l1, rec_term
 from sain.train.presets import resolve_config
@@ -83,22 +83,5 @@ def test_the_log_config_differs_from_the_uniform_quality_run_only_in_the_weighti
 def test_sain_train_uses_the_configured_weighting(tmp_path: Path, monkeypatch):
     """`sain train` hands the config's weighting to the objective it trains with; the first
     step's loss is the same value under both (only the gradient differs)."""
-    import sain.train.trainer as trainer
-
-    seen: list[str] = []
-
-    class Recording(Objective):
-        def rec(self, x_hat, x):
-            seen.append(self.rec_weighting)
-            return super().rec(x_hat, x)
-
-    monkeypatch.setattr(trainer, "Objective", Recording)
-    train = noise_images(tmp_path / "train", 3, 48, 0)
-    model = 'arch = "sain"\nscale = 2\ne_blocks = 1\nv_blocks = 1'
-    rows = {}
-    for w in REC_WEIGHTINGS:
-        (tmp_path / w).mkdir()
-        seen.clear()
-        _, rows[w] = train_two_steps(tmp_path / w, model, train, loss=f'rec_weighting = "{w}"')
-        assert seen == [w, w], seen
+    rows = train_with_each(tmp_path, monkeypatch, "rec_weighting", REC_WEIGHTINGS, "rec")
     assert rows["sum"][0]["loss"] == pytest.approx(rows["log"][0]["loss"], rel=1e-5)

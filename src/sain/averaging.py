@@ -23,7 +23,6 @@ from pathlib import Path
 import torch
 
 from .checkpoint import save_weights
-from .errors import CheckpointError
 from .models import RescalingModel
 from .zoo import file_sha256, get_model, resolve_model
 
@@ -120,12 +119,7 @@ def average_weights(
     if out_p.exists() and not force:
         raise FileExistsError(f"{out_p} exists (use --force to overwrite)")
     coef = parse_coefficients(coefficients, len(inputs))
-    models = []
-    for spec in inputs:
-        try:
-            models.append(get_model(spec))
-        except CheckpointError as e:
-            raise CheckpointError(str(e)) from None
+    models = [get_model(spec) for spec in inputs]  # CheckpointError: one line naming the file
     avg = average_models(models, coef)
     meta = dict(getattr(models[-1], "metadata", {}) or {})
     for k in ("arch", "config", "format", "zoo_name", "eval", "eval_table", "val_psnr_y", "best_val_psnr_y"):
