@@ -36,6 +36,7 @@ from .imaging.metadata import Metadata, check_icc, encode_tagged, save_args
 from .imaging.photo import read_photo
 from .models import RescalingModel
 from .pipeline import AUTO_TILE_PIXELS, DEFAULT_TILE, ModelMethod, Tile
+from .refine import check_refine_steps, refine_with_progress
 from .thumbnail import PathLike, ThumbnailInfo, load_coder, model_id
 from .zoo import DEFAULT_MODEL
 
@@ -161,6 +162,8 @@ def encode_image(
     gray: bool | None = None,
     metadata: Metadata | None = None,
     alpha: Tensor | None = None,
+    refine: int = 0,
+    progress: bool = False,
 ) -> tuple[bytes, ThumbnailInfo]:
     """Downscale a photo with the model and compress the LR as a standard image file.
 
@@ -186,6 +189,9 @@ def encode_image(
             gives; default: nothing but the sain metadata).
         alpha: (H, W) alpha channel in [0, 1], kept in the thumbnail at the LR size
             (:func:`shrink_alpha`); WebP and AVIF only (``ValueError`` for JPEG).
+        refine: encoder-side refinement steps of the thumbnail (:mod:`sain.refine`; JPEG
+            only; default 0: the network's LR as it is). Slower encode, better restoration.
+        progress: a progress bar of the refinement on stderr.
 
     Returns:
         ``(file bytes, ThumbnailInfo)``, the info as written (``quality`` included); the LR
@@ -199,7 +205,13 @@ def encode_image(
         _check_alpha_format(fmt)
         if not isinstance(alpha, Tensor) or tuple(alpha.shape) != (h, w):
             raise ValueError(f"alpha must be an (H, W) = ({h}, {w}) tensor, got {tuple(getattr(alpha, 'shape', ()))}")
-    lr = ModelMethod(m, tile, precision, device).downscale(pad_to_multiple(hr4, m.scale))
+    check_refine_steps(refine)
+    if refine and fmt != "jpeg":
+        raise ValueError(f"refine works on JPEG thumbnails only (it simulates the JPEG codec), not {fmt}")
+    padded = pad_to_multiple(hr4, m.scale)
+    lr = ModelMethod(m, tile, precision, device).downscale(padded)
+    if refine:
+        lr = refine_with_progress(m, padded, lr, refine, precision, progress)
     g = is_gray(hr4) if gray is None else bool(gray)
     info = ThumbnailInfo(model=model_id(m), scale=m.scale, width=int(w), height=int(h), gray=g, quality=quality)
     lr_alpha = None if alpha is None else shrink_alpha(alpha, m.scale)
@@ -246,6 +258,8 @@ def encode_file(
     frame: int | None = None,
     icc: str = "keep",
     keep_metadata: bool = False,
+    refine: int = 0,
+    progress: bool = False,
 ) -> EncodeResult:
     """Encode a photo file into a thumbnail file (written atomically).
 
@@ -266,12 +280,13 @@ def encode_file(
             ICC profile) or ``"convert-srgb"`` (converted to sRGB, untagged).
         keep_metadata: copy the photo's EXIF (less orientation) and XMP into the thumbnail
             (default: stripped, only the sain metadata is written).
-        model, quality, tile, precision, device: as :func:`encode_image`.
+        model, quality, tile, precision, device, refine, progress: as :func:`encode_image`.
 
     The photo is read by :func:`sain.imaging.photo.read_photo`, which also records
     grayscale. ``EncodeResult.notes`` says what was done to it.
     """
     check_icc(icc)
+    check_refine_steps(refine)
     src = Path(src)
     if fmt is None and (Path(dst).is_dir() or os.fspath(dst).endswith(("/", os.sep))):
         fmt = "jpeg"
@@ -281,7 +296,18 @@ def encode_file(
     t0 = time.perf_counter()
     ph = read_photo(src, max_pixels, background, frame, icc, keep_metadata, keep_alpha=fmt in ALPHA_FORMATS)
     data, info = encode_image(
-        ph.image, model, fmt, quality, tile, precision, device, ph.gray, ph.metadata, alpha=ph.alpha
+        ph.image,
+        model,
+        fmt,
+        quality,
+        tile,
+        precision,
+        device,
+        ph.gray,
+        ph.metadata,
+        alpha=ph.alpha,
+        refine=refine,
+        progress=progress,
     )
     write_bytes_atomic(dst, data)
     s = info.scale

@@ -48,7 +48,8 @@ from .eval_inputs import dataset_images, load_methods, modcrop, parse_qualities
 from .imaging import read_image, write_image
 from .metrics import psnr, ssim
 from .models import RescalingModel
-from .pipeline import BicubicMethod, HRCodecMethod, Method, ModelMethod
+from .pipeline import BicubicMethod, HRCodecMethod, Method, ModelMethod, RefinedMethod
+from .refine import check_refine_steps
 from .reports import aggregate, safe_name, write_report
 from .same_bytes import BicubicAtBytes, aggregate_same_bytes
 
@@ -139,6 +140,7 @@ def evaluate(
     precision: str = "fp32",
     recompress: int | None = None,
     same_bytes: bool = True,
+    refine: int = 0,
 ) -> EvalResult:
     """Run the SAIN paper's evaluation protocol.
 
@@ -175,6 +177,9 @@ def evaluate(
             at the quality whose file is closest to the network's, ties to the smaller
             file (:mod:`sain.same_bytes`; with ``recompress``, the files the receiver gets).
             Not with PNG (lossless: the quality does not change the size).
+        refine: also evaluate each network with its thumbnail refined at the encoder by this
+            many steps (:mod:`sain.refine`; JPEG only), as ``<model>+refine<N>``: one refined
+            LR per image, compressed at every quality like the network's own.
 
     Returns:
         :class:`EvalResult` with per-dataset ``records`` and ``per_image`` rows. PSNR in dB,
@@ -190,6 +195,10 @@ def evaluate(
     if fmt == "png":  # lossless: every quality gives the same file; one column, recorded as 100
         qualities = [LOSSLESS_QUALITY]
     methods, scale = load_methods(models, scale, precision)
+    if check_refine_steps(refine):
+        if fmt != "jpeg":
+            raise ValueError(f"refine works on JPEG thumbnails only (it simulates the JPEG codec), not {fmt}")
+        methods += [RefinedMethod(m, refine) for m in methods if type(m) is ModelMethod]
     if recompress is not None:
         recompress = parse_qualities([recompress])[0]
     if hr_qualities is None:

@@ -174,6 +174,28 @@ class ModelMethod:
         return f"ModelMethod({self.name!r}, x{self.scale}, tile={self.tile!r}, precision={self.precision!r})"
 
 
+class RefinedMethod(ModelMethod):
+    """A model whose thumbnail is refined at the encoder (:mod:`sain.refine`, ``steps`` steps;
+    JPEG only), named ``<model>+refine<steps>``; the decoder is the model's own."""
+
+    def __init__(self, method: ModelMethod, steps: int) -> None:
+        from .refine import check_refine_steps
+
+        super().__init__(method.model, method.tile, method.precision)
+        self.steps = check_refine_steps(steps)
+        self.name = f"{method.name}+refine{steps}"
+
+    def downscale(self, hr: Tensor) -> Tensor:
+        from .refine import refine_lr
+
+        lr = super().downscale(hr)
+        p = next(self.model.parameters())
+        return refine_lr(self.model, _prepare(hr, p), lr.to(p.device), self.steps, precision=self.precision).cpu()
+
+    def __repr__(self) -> str:
+        return f"RefinedMethod({self.name!r}, steps={self.steps})"
+
+
 class BicubicMethod:
     """The paper's baseline: MATLAB-style bicubic down, 8 bits, codec, MATLAB-style bicubic up."""
 

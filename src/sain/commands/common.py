@@ -183,6 +183,21 @@ def add_codec(p: argparse.ArgumentParser, format_default: str | None = "jpeg", f
     p.add_argument("--quality", type=quality, default=75, help="codec quality 1..100 (default: 75)")
 
 
+def refine_steps(text: str) -> int:
+    """argparse type of ``--refine``: steps 0..10000."""
+    from ..refine import check_refine_steps
+
+    try:
+        return check_refine_steps(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer in 0..10000, got {text!r}") from None
+
+
+def add_refine(p: argparse.ArgumentParser, help_text: str) -> None:
+    """``--refine N``: encoder-side refinement steps (:mod:`sain.refine`)."""
+    p.add_argument("--refine", type=refine_steps, default=0, metavar="N", help=help_text + " (JPEG only; default 0)")
+
+
 def check_format(fmt: str) -> None:
     """A usage error (exit 2) when the installed Pillow cannot write ``fmt``."""
     from ..cli import UsageError

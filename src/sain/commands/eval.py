@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_runtime, apply_runtime
+from .common import add_refine, add_runtime, apply_runtime
 
 DESCRIPTION = """Evaluate rescaling models the way the SAIN paper does (Yang et al., AAAI 2023).
 
@@ -91,6 +91,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also write the LR, compressed LR and restored images to REPORT_DIR/images",
     )
     add_runtime(p, precision="fp32")
+    add_refine(p, "also evaluate each network with its thumbnail refined at the encoder by N steps, as MODEL+refineN")
     p.add_argument("--force", action="store_true", help="overwrite an existing report in REPORT_DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -122,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         recompress=args.recompress,
         same_bytes=not args.no_same_bytes,
+        refine=args.refine,
     )
     write_report(result.records, result.per_image, out, True, result.same_bytes, result.same_bytes_per_image)
     for r in result.records:
