@@ -36,7 +36,7 @@ from .imaging.metadata import Metadata, check_icc, encode_tagged, save_args
 from .imaging.photo import read_photo
 from .models import RescalingModel
 from .pipeline import AUTO_TILE_PIXELS, DEFAULT_TILE, ModelMethod, Tile
-from .refine import check_refine_steps, refine_with_progress
+from .refine import check_refine_format, check_refine_steps, refine_with_progress
 from .thumbnail import PathLike, ThumbnailInfo, load_coder, model_id
 from .zoo import DEFAULT_MODEL
 
@@ -205,9 +205,8 @@ def encode_image(
         _check_alpha_format(fmt)
         if not isinstance(alpha, Tensor) or tuple(alpha.shape) != (h, w):
             raise ValueError(f"alpha must be an (H, W) = ({h}, {w}) tensor, got {tuple(getattr(alpha, 'shape', ()))}")
-    check_refine_steps(refine)
-    if refine and fmt != "jpeg":
-        raise ValueError(f"refine works on JPEG thumbnails only (it simulates the JPEG codec), not {fmt}")
+    if check_refine_steps(refine):
+        check_refine_format(fmt)
     padded = pad_to_multiple(hr4, m.scale)
     lr = ModelMethod(m, tile, precision, device).downscale(padded)
     if refine:

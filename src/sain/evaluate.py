@@ -49,7 +49,7 @@ from .imaging import read_image, write_image
 from .metrics import psnr, ssim
 from .models import RescalingModel
 from .pipeline import BicubicMethod, HRCodecMethod, Method, ModelMethod, RefinedMethod
-from .refine import check_refine_steps
+from .refine import check_refine_format, check_refine_steps
 from .reports import aggregate, safe_name, write_report
 from .same_bytes import BicubicAtBytes, aggregate_same_bytes
 
@@ -196,8 +196,7 @@ def evaluate(
         qualities = [LOSSLESS_QUALITY]
     methods, scale = load_methods(models, scale, precision)
     if check_refine_steps(refine):
-        if fmt != "jpeg":
-            raise ValueError(f"refine works on JPEG thumbnails only (it simulates the JPEG codec), not {fmt}")
+        check_refine_format(fmt)
         methods += [RefinedMethod(m, refine) for m in methods if type(m) is ModelMethod]
     if recompress is not None:
         recompress = parse_qualities([recompress])[0]

@@ -43,7 +43,9 @@ from torch import Tensor
 from .codecs.diffjpeg import diff_jpeg
 from .codecs.quantize import quantize, quantize_u8
 from .models.base import RescalingModel
-from .precision import check_precision, inference_autocast, resolve_precision
+from .precision import inference_autocast, resolve_precision
+from .tiling import _spans as tiling_spans
+from .tiling import default_overlap
 
 #: Default qualities the refinement cycles through.
 REFINE_QUALITIES = (30, 50, 70, 90)
@@ -62,21 +64,26 @@ def check_refine_steps(steps: int) -> int:
     return steps
 
 
+def check_refine_format(fmt: str) -> None:
+    """``ValueError`` unless ``fmt`` is JPEG, the one codec with a differentiable surrogate."""
+    if fmt != "jpeg":
+        raise ValueError(f"refine works on JPEG thumbnails only (it simulates the JPEG codec), not {fmt}")
+
+
 def _margin(model: RescalingModel) -> int:
     """The tile margin in LR pixels: the decoder's tiling overlap (measured for bundled
     models, :func:`sain.tiling.default_overlap`), rounded up to the MCU."""
-    from .tiling import default_overlap
-
     return _ALIGN * math.ceil(default_overlap(model, "up") / _ALIGN)
 
 
 def _spans(n: int, core: int, margin: int) -> list[tuple[int, int, int, int]]:
     """Per tile along one axis: (window start, window end, core start, core end)."""
-    out = []
-    for c0 in range(0, n, core):
-        c1 = min(n, c0 + core)
-        out.append((max(0, c0 - margin), min(n, c1 + margin), c0, c1))
-    return out
+    return [(max(0, c0 - margin), min(n, c1 + margin), c0, c1) for c0, c1 in tiling_spans(n, core)]
+
+
+def _core(tile: int | None, h: int, w: int) -> int:
+    """The tile core in LR pixels: ``tile`` rounded up to the MCU, or the whole image."""
+    return max(h, w) if tile is None else _ALIGN * math.ceil(max(1, int(tile)) / _ALIGN)
 
 
 def refine_lr(
@@ -126,11 +133,11 @@ def _refine(model, hr, lr, steps, qualities, rate, seed, precision, tile, progre
         return out
     p = next(model.parameters())
     dev = p.device
-    prec = resolve_precision(check_precision(precision), dev)
+    prec = resolve_precision(precision, dev)
     hr = hr.to(device=dev, dtype=torch.float32).clone()  # a normal tensor even from inference mode
     cur = out.to(dev).clone()
     h, w = cur.shape[-2:]
-    core = max(h, w) if tile is None else _ALIGN * math.ceil(max(1, int(tile)) / _ALIGN)
+    core = _core(tile, h, w)
     margin = _margin(model)
     was_training = model.training
     model.eval()
@@ -203,9 +210,7 @@ class _TileLoss:
 def refine_total(lr_shape: Sequence[int], steps: int, tile: int | None = REFINE_TILE) -> int:
     """How many steps :func:`refine_lr` takes for an LR of ``lr_shape`` (for a progress bar)."""
     h, w = int(lr_shape[-2]), int(lr_shape[-1])
-    if tile is None:
-        return steps
-    core = _ALIGN * math.ceil(max(1, int(tile)) / _ALIGN)
+    core = _core(tile, h, w)
     return steps * math.ceil(h / core) * math.ceil(w / core)
 
 

@@ -51,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_refine(
         p,
         "refine each thumbnail at the encoder by N gradient steps so that the decoder restores more "
-        "(about +0.15..0.3 dB; slow: a decoder forward and backward pass per step)",
+        "(Set14 with 40 steps: +0.14 dB on average over QF 30-90; slow: a decoder forward and backward pass per step)",
     )
     add_runtime(p)
 
@@ -82,10 +82,14 @@ def run(args: argparse.Namespace) -> int:
 
     args.format = resolve_format(args)
     check_format(args.format)
-    if args.refine and args.format != "jpeg":
+    if args.refine:
         from ..cli import UsageError
+        from ..refine import check_refine_format
 
-        raise UsageError(f"--refine works on JPEG thumbnails only (it simulates the JPEG codec), not {args.format}")
+        try:
+            check_refine_format(args.format)
+        except ValueError as e:
+            raise UsageError(f"--{e}") from None
 
     def outputs_of(src: Path) -> list[Path]:
         return [output_path(args.output_dir, src, SUFFIXES[args.format], args.output_file)]
