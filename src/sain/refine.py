@@ -13,8 +13,9 @@ downscale, :func:`refine_lr` adjusts the LR itself by gradient descent so that t
 * The loss is the *log* of the MSE: each quality's error counts by its relative change, so
   the low qualities (whose errors are largest) do not buy their gain with the high ones
   (an L1 loss did: -0.2 dB at QF 90 on Set14's zebra).
-* The qualities cycle so that one thumbnail serves every later compression (the default
-  30/50/70/90 spans the protocol's range); the file is then written at the quality asked.
+* The qualities cycle so that one thumbnail serves every later compression (the default,
+  every 10 from 30 to 90, spans the protocol's range: a quality left out of the cycle can
+  lose, as QF 80 did under 30/50/70/90); the file is then written at the quality asked.
 * Adam with a cosine-decayed rate (default 2e-3 per step, in [0, 1] pixel units); the
   rounding to 8 bits is straight-through with no gradient where it clamps
   (:func:`sain.codecs.quantize`), the JPEG the project's differentiable one (4:2:0 blocks
@@ -48,7 +49,7 @@ from .tiling import _spans as tiling_spans
 from .tiling import default_overlap
 
 #: Default qualities the refinement cycles through.
-REFINE_QUALITIES = (30, 50, 70, 90)
+REFINE_QUALITIES = (30, 40, 50, 60, 70, 80, 90)
 #: Default rate of the refinement's Adam (pixel units in [0, 1]).
 REFINE_RATE = 2e-3
 #: Default tile core of a refinement in LR pixels (a multiple of 16).
