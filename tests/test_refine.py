@@ -69,7 +69,7 @@ def test_a_smooth_image_is_never_made_worse(model):
 def test_refine_works_under_inference_mode(model, crop):
     lr = ModelMethod(model).downscale(crop)
     with torch.inference_mode():
-        refined = refine_lr(model, crop, lr, steps=2, qualities=[75])
+        refined = refine_lr(model, crop, lr, steps=2, qualities=[75], rate=4e-3)
     assert not torch.equal(refined, lr)
     assert all(not p.requires_grad for p in model.parameters()) or all(p.requires_grad for p in model.parameters())
 
@@ -114,9 +114,10 @@ def test_eval_adds_refined_rows(tmp_path, model, crop):
     d = tmp_path / "One"
     d.mkdir()
     Image.fromarray((crop[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(d / "a.png")
-    res = evaluate([model], [d], qualities=[75], progress=False, refine=6, same_bytes=False)
+    # 20 steps: below that the gain on a 96 x 96 crop is within +-0.01 dB of noise (+0.036 at 20)
+    res = evaluate([model], [d], qualities=[75], progress=False, refine=20, same_bytes=False)
     names = [r["model"] for r in res.records]
-    assert len(names) == 2 and names[1] == names[0] + "+refine6"
+    assert len(names) == 2 and names[1] == names[0] + "+refine20"
     assert res.records[1]["psnr_y"] > res.records[0]["psnr_y"]
     with pytest.raises(ValueError, match="JPEG thumbnails only"):
         evaluate([model], [d], fmt="webp", qualities=[75], progress=False, refine=2)
