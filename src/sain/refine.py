@@ -16,8 +16,8 @@ downscale, :func:`refine_lr` adjusts the LR itself by gradient descent so that t
 * The qualities cycle so that one thumbnail serves every later compression (the default,
   every 10 from 30 to 90, spans the protocol's range: a quality left out of the cycle can
   lose, as QF 80 did under 30/50/70/90); the file is then written at the quality asked.
-* Adam with a cosine-decayed rate (default 1e-3 per step, in [0, 1] pixel units: 2e-3 gained
-  0.02 dB more at QF 30-50 on Set14 but lost up to 0.12 dB at QF 90 on some images); the
+* Adam with a cosine-decayed rate (default 1e-3 per step, in [0, 1] pixel units; 2e-3 could
+  lose at QF 90: MODELS.md "Encoder-side refinement"); the
   rounding to 8 bits is straight-through with no gradient where it clamps
   (:func:`sain.codecs.quantize`), the JPEG the project's differentiable one (4:2:0 blocks
   aligned with the real codec's, so tiles start on 16-pixel LR boundaries).
