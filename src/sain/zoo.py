@@ -83,7 +83,7 @@ ZOO: dict[str, ZooEntry] = {
             "sain_x2_jpeg.safetensors",
             "SAIN x2 trained for JPEG (QF 75) by the project on a CPU budget: its run's weight average at step 34,000",
             "c302f6fabb110f8ceb11c4598b5ef2db0ac9cbb71244ea21e5a8a22dd61ac9e0",
-            (24, 24),  # measured at most 20 / 20 on kodim01-03 (tolerance 1e-6; 16 / 16 for the stop-31 weights) against the bound's 45 / 80
+            (24, 24),  # measured <= 20 / 20 on kodim01-03 (tolerance 1e-6) against the bound's 45 / 80
         ),
         ZooEntry(
             "sain-x4-jpeg",
