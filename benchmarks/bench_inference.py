@@ -50,25 +50,19 @@ from sain import tiling
 from sain.imaging import list_images, read_image
 from sain.metrics import psnr
 from sain.models.subnet import DenseBlock
-from sain.precision import cpu_has_bf16, resolve_precision
+from sain.precision import cpu_description, cpu_has_bf16, resolve_precision
 from sain.runtime import configure_allocator
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTSETS = ROOT.parent / "shared" / "datasets" / "test"
-FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile", "amx_int8")
 
 
 def cpu_info() -> dict:
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {"cpu": model, "flags": [f for f in FLAGS if f in flags]}
+    """The CPU as the results name it: ``model name``, microarchitecture and family / model
+    numbers (:func:`sain.precision.cpu_description`; "AMD EPYC" alone does not tell Zen 3, 4
+    and 5 apart) and the speed-relevant flags."""
+    d = cpu_description()
+    return {"cpu": d["summary"].split(";")[0], "flags": d["flags"], "cpu_detail": d}
 
 
 def environment(threads: int) -> dict:

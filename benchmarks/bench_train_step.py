@@ -53,7 +53,7 @@ from sain.codecs import codec_roundtrip
 from sain.imaging import bicubic_down
 from sain.models import SAIN
 from sain.models.subnet import DenseBlock
-from sain.precision import resolve_amp
+from sain.precision import cpu_description, resolve_amp
 from sain.runtime import configure_allocator
 from sain.train import Objective
 from sain.train.trainer import cpu_has_bf16
@@ -63,13 +63,9 @@ TERMS = ("fit1", "fit2", "rel", "reg", "rec", "loss")
 
 # -- environment ---------------------------------------------------------------------
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """``model name`` with the microarchitecture and family / model numbers
+    (:func:`sain.precision.cpu_description`)."""
+    return str(cpu_description()["summary"]).split(";")[0]
 
 
 def environment(threads: int) -> dict:

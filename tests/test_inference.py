@@ -159,6 +159,60 @@ def test_auto_precision_follows_what_is_fast(monkeypatch, cpuinfo, prefers):
     assert precision.cpu_has_bf16() is ("avx512_bf16" in cpuinfo or "amx_bf16" in cpuinfo)
 
 
+def _cpu(vendor: str, family: int, model: int, flags: str, name: str = "X") -> str:
+    block = (
+        f"processor\t: {{n}}\nvendor_id\t: {vendor}\ncpu family\t: {family}\nmodel\t\t: {model}\n"
+        f"model name\t: {name}\nstepping\t: 1\nflags\t\t: {flags}\n"
+    )
+    return block.format(n=0) + "\n" + block.format(n=1).replace(flags, "")
+
+
+@pytest.mark.parametrize(
+    "cpuinfo, microarch, flags, prefers",
+    [
+        (_cpu("AuthenticAMD", 25, 1, "fma avx2"), "Zen 3", ["avx2"], False),
+        (_cpu("AuthenticAMD", 25, 17, "avx2 avx512f avx512_bf16"), "Zen 4", ["avx2", "avx512f", "avx512_bf16"], True),
+        (_cpu("AuthenticAMD", 26, 2, "avx2 avx512f avx512_bf16"), "Zen 5", ["avx2", "avx512f", "avx512_bf16"], True),
+        (
+            _cpu("GenuineIntel", 6, 143, "avx2 avx512f avx512_bf16 avx512_fp16 amx_bf16 amx_tile"),
+            "Sapphire Rapids",
+            ["avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile"],
+            True,
+        ),
+        (
+            _cpu("GenuineIntel", 6, 143, "avx2 avx512f avx512_bf16 avx512_fp16"),
+            "Sapphire Rapids",
+            ["avx2", "avx512f", "avx512_bf16", "avx512_fp16"],
+            False,
+        ),
+        (_cpu("HygonGenuine", 24, 1, "avx2"), None, ["avx2"], False),
+        ("", None, [], False),
+    ],
+)
+def test_cpu_description_names_the_microarchitecture(monkeypatch, cpuinfo, microarch, flags, prefers):
+    """Benchmarks record the core, not just "AMD EPYC" (Zen 3 / 4 / 5 differ in AVX-512 width),
+    from the first processor's block; the precision choice reads the same parse."""
+    from sain import precision
+
+    d = precision.cpu_description(cpuinfo)
+    assert d["microarch"] == microarch and d["flags"] == flags and d["prefers_bf16"] is prefers
+    assert (microarch or ("unknown CPU" if not cpuinfo else "family 24")) in d["summary"] and (
+        "AMX: yes" in d["summary"]
+    ) == ("amx_bf16" in flags)
+    monkeypatch.setattr(precision, "_cpuinfo", lambda: cpuinfo)
+    assert precision.cpu_prefers_bf16() is prefers and precision.cpu_description() == d
+
+
+def test_sain_models_says_what_auto_precision_does_here(capsys):
+    from sain.cli import main
+    from sain.precision import cpu_description, resolve_precision
+
+    assert main(["models"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith(f"This machine: {cpu_description()['summary']}.")
+    assert ("restores in bf16" in last) == (resolve_precision("auto", "cpu") == "bf16")
+
+
 def test_bf16_restoring_is_within_0p02_db_of_fp32():
     """The bundled model on a 192x192 crop of the sample photo, JPEG QF 75 LR: the restored
     PSNR-Y at bf16 within 0.02 dB of fp32 (the benchmark checks the full test sets)."""

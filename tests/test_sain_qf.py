@@ -330,3 +330,19 @@ def test_the_cpu_config_mirrors_the_fixed_quality_one():
     assert dataclasses.replace(qf.optim, iters=fixed.optim.iters, milestones=fixed.optim.milestones) == fixed.optim
     assert (qf.optim.iters, list(qf.optim.milestones)) == (6800, [5600, 6300])
     assert qf.run.seed == fixed.run.seed and qf.run.out != fixed.run.out
+
+
+def test_the_qf90_specialist_differs_from_the_quality_aware_run_only_in_arch_and_quality():
+    """Issue 13's upper bound at QF 90 (configs/sain_x2_jpeg_q90_cpu.toml) must have the
+    quality-aware run's budget exactly: a plain SAIN, trained and validated at QF 90."""
+    from sain.train import load_config
+    from sain.train.presets import resolve_config
+
+    q90 = load_config(resolve_config("sain_x2_jpeg_q90_cpu")).to_dict()
+    qf = load_config(resolve_config("sain_x2_jpeg_qf_cpu")).to_dict()
+    assert q90["model"] == {**load_config(None).to_dict()["model"], "arch": "sain", "scale": 2}
+    assert qf["model"]["arch"] == "sain-qf"
+    q90.pop("model"), qf.pop("model")
+    assert q90["loss"].pop("quality") == 90 and qf["loss"].pop("quality") == 75
+    assert q90["run"].pop("out") != qf["run"].pop("out")
+    assert q90 == qf

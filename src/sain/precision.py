@@ -15,6 +15,7 @@ __all__ = [
     "PRECISIONS",
     "check_precision",
     "downscale_precision",
+    "cpu_description",
     "cpu_has_bf16",
     "cpu_prefers_bf16",
     "inference_autocast",
@@ -34,8 +35,7 @@ def _cpuinfo() -> str:
 
 def cpu_has_bf16() -> bool:
     """The CPU has bf16 arithmetic (AMX or AVX512-bf16), from ``/proc/cpuinfo``."""
-    flags = _cpuinfo()
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    return bool(cpu_description()["bf16"])
 
 
 def cpu_prefers_bf16() -> bool:
@@ -49,8 +49,101 @@ def cpu_prefers_bf16() -> bool:
     against 354 in fp32 (oneDNN's ``brg_conv_fwd:avx512_core_bf16`` against ``:avx512_core``),
     and the 12 MP upscale at 131 against 210 GFLOP/s: there ``auto`` keeps fp32.
     """
-    flags = _cpuinfo()
-    return "amx_bf16" in flags or ("avx512_bf16" in flags and "AuthenticAMD" in flags)
+    return bool(cpu_description()["prefers_bf16"])
+
+
+#: (vendor, family, first model, last model, name): the server and desktop cores this
+#: project has met or is likely to, from the vendors' family / model numbers. "AMD EPYC" alone
+#: (what a cloud VM's ``model name`` often says) does not tell Zen 3 from Zen 5, whose
+#: AVX-512 units differ (Zen 4 runs 512-bit instructions in two halves, Zen 5 at full width),
+#: so a speed measured on one says little of the other.
+_MICROARCHES: tuple[tuple[str, int, int, int, str], ...] = (
+    ("AuthenticAMD", 23, 0x00, 0x2F, "Zen / Zen+"),
+    ("AuthenticAMD", 23, 0x30, 0xFF, "Zen 2"),
+    ("AuthenticAMD", 25, 0x00, 0x0F, "Zen 3"),
+    ("AuthenticAMD", 25, 0x10, 0x1F, "Zen 4"),
+    ("AuthenticAMD", 25, 0x20, 0x5F, "Zen 3"),
+    ("AuthenticAMD", 25, 0x60, 0xAF, "Zen 4"),
+    ("AuthenticAMD", 26, 0x00, 0xFF, "Zen 5"),
+    ("GenuineIntel", 6, 0x55, 0x55, "Skylake-SP / Cascade Lake / Cooper Lake"),
+    ("GenuineIntel", 6, 0x6A, 0x6C, "Ice Lake-SP"),
+    ("GenuineIntel", 6, 0x8F, 0x8F, "Sapphire Rapids"),
+    ("GenuineIntel", 6, 0xAD, 0xAE, "Granite Rapids"),
+    ("GenuineIntel", 6, 0xCF, 0xCF, "Emerald Rapids"),
+)
+
+#: The instruction-set flags that decide this project's speed, in the order reported.
+SPEED_FLAGS: tuple[str, ...] = (
+    "avx2",
+    "avx512f",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_bf16",
+    "amx_tile",
+    "amx_int8",
+)
+
+
+def cpu_description(cpuinfo: str | None = None) -> dict[str, object]:
+    """What this CPU is, as far as speed goes: ``model_name``, ``vendor``, ``family``,
+    ``model``, ``stepping``, ``microarch`` (e.g. ``"Zen 4"``; None when unknown), the
+    speed-relevant ``flags`` (:data:`SPEED_FLAGS` present), ``bf16`` (:func:`cpu_has_bf16`),
+    ``prefers_bf16`` (:func:`cpu_prefers_bf16`) and ``summary``, one line of all of it.
+    ``cpuinfo`` is the text of ``/proc/cpuinfo`` (read when None; empty where there is none)."""
+    text = _cpuinfo() if cpuinfo is None else cpuinfo
+    first: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if first:
+                break  # the first processor's block is enough
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            first.setdefault(key.strip(), value.strip())
+
+    def number(key: str) -> int | None:
+        try:
+            return int(first[key])
+        except (KeyError, ValueError):
+            return None
+
+    vendor = first.get("vendor_id")
+    family, model, stepping = number("cpu family"), number("model"), number("stepping")
+    microarch = None
+    if family is not None and model is not None:
+        for v, f, lo, hi, name in _MICROARCHES:
+            if v == vendor and f == family and lo <= model <= hi:
+                microarch = name
+                break
+    flags = set(first.get("flags", "").split())
+    present = [f for f in SPEED_FLAGS if f in flags]
+    bf16 = "amx_bf16" in flags or "avx512_bf16" in flags
+    prefers = "amx_bf16" in flags or ("avx512_bf16" in flags and vendor == "AuthenticAMD")
+    name = first.get("model name") or "unknown CPU"
+    ident = ", ".join(
+        x
+        for x in (
+            microarch,
+            None if family is None else f"family {family} model {model} stepping {stepping}",
+        )
+        if x
+    )
+    summary = (
+        f"{name}{f' ({ident})' if ident else ''}; flags: {', '.join(present) or 'none of ' + '/'.join(SPEED_FLAGS[:3])}"
+        f"; bf16 arithmetic: {'yes' if bf16 else 'no'}, AMX: {'yes' if 'amx_bf16' in flags else 'no'}"
+    )
+    return {
+        "model_name": name,
+        "vendor": vendor,
+        "family": family,
+        "model": model,
+        "stepping": stepping,
+        "microarch": microarch,
+        "flags": present,
+        "bf16": bf16,
+        "prefers_bf16": prefers,
+        "summary": summary,
+    }
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:

@@ -80,4 +80,19 @@ def run(args: argparse.Namespace) -> int:
     print("\n* default model. Any weight file or reference checkpoint also works: --model PATH.")
     if missing:
         print(f"Known but not bundled in this version (still training): {', '.join(missing)}.")
+    print(machine_line())
     return 0
+
+
+def machine_line() -> str:
+    """What ``--precision auto`` does on this machine, and why (its CPU, from
+    :func:`sain.precision.cpu_description`)."""
+    import torch
+
+    from ..precision import cpu_description, resolve_precision
+
+    cpu = cpu_description()
+    auto = resolve_precision("auto", "cpu")
+    how = "restores in bf16 (thumbnails stay fp32)" if auto == "bf16" else "runs in fp32"
+    gpu = " A CUDA GPU is present: --device cuda." if torch.cuda.is_available() else ""
+    return f"This machine: {cpu['summary']}. --precision auto {how} here.{gpu}"
