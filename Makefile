@@ -99,6 +99,17 @@ CARD_MODEL_qf = $(QFM)
 CARD_MODEL_fixed6800 = $(FIXED6800)
 .PHONY: model-card-qf
 model-card-qf: reports/card_qf_set14 reports/card_qf_b100 reports/card_fixed6800_b100
+# Its upper bound at QF 90: the plain SAIN trained at QF 90 only on that budget
+# (configs/sain_x2_jpeg_q90_cpu.toml), compared with card_qf_set14's and card_fixed6800_b100's
+# rows: `make -j2 model-card-q90 Q90=runs/sain_x2_jpeg_q90_cpu/model.safetensors`.
+CARD_MODEL_q90 = $(Q90)
+.PHONY: model-card-q90
+model-card-q90: reports/card_q90_set5_set14 reports/card_q90_b100
+ifneq ($(filter model-card-q90,$(MAKECMDGOALS)),)
+ifeq ($(Q90),)
+$(error give the QF-90 model: make model-card-q90 Q90=FILE)
+endif
+endif
 reports/card_qf_set14: $(STAMP) FORCE
 	$(if $(QFM),,$(error give the quality-aware model: make model-card-qf QFM=FILE))
 	$(EVAL) --model $(QFM) --model $(FIXED6800) --model bicubic --data $(TESTSETS)/Set14 --modcrop 12 --out $@
