@@ -556,6 +556,25 @@ def test_animated_input_refused_or_a_frame_chosen(tmp_path, weights, capsys, fmt
     assert code == 1 and "no frame 3" in one_line_error(err)
 
 
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
+def test_decode_refuses_an_animated_thumbnail(tmp_path, weights, capsys, fmt):
+    """A thumbnail is one picture: restoring only the first frame of an animation, silently,
+    would hand back a different image than the one the user sent."""
+    if fmt == "WEBP" and "webp" not in sain.codecs.available_formats():
+        pytest.skip("Pillow without WebP")
+    frames = [Image.fromarray(np.full((12, 10, 3), v, np.uint8)) for v in (30, 120, 220)]
+    path = tmp_path / f"anim.{fmt.lower()}"
+    frames[0].save(path, format=fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    before = path.read_bytes()
+    code, _, err = run(["decode", path, "-o", tmp_path / "o", "--model", weights["box"]], capsys)
+    line = one_line_error(err)
+    assert code == 1 and "animated or multi-page (3 frames)" in line and files(tmp_path / "o") == []
+    assert path.read_bytes() == before
+    frames[0].save(tmp_path / "still.gif")
+    code, _, err = run(["decode", tmp_path / "still.gif", "-o", tmp_path / "o", "--model", weights["box"]], capsys)
+    assert code == 0, err
+
+
 # -- 2: colour profiles and metadata (EXIF, XMP) -------------------------------------------------------------------
 
 

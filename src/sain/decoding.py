@@ -142,7 +142,7 @@ def _decode(
     notes: list[str] = []
     m = _resolve_decoder(info, model, scale, name, notes)
     try:
-        lr = read_image(io.BytesIO(data), max_pixels)  # type: ignore[arg-type]  # Pillow reads file objects too
+        lr = read_image(io.BytesIO(data), max_pixels, single_frame=True)  # type: ignore[arg-type]  # Pillow reads file objects too
     except ImageReadError as e:
         detail = str(e).split(": ", 1)[-1]
         raise ImageReadError(f"cannot read image '{name}': {detail}") from None

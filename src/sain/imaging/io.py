@@ -190,12 +190,19 @@ def open_image(path: PathLike | io.BytesIO, max_pixels: int | None = None) -> It
         yield img
 
 
-def _read_rgb_array(path: PathLike, max_pixels: int | None = None) -> np.ndarray:
-    """Open, fully decode and orient an image file; see :func:`_rgb_array`."""
+def _read_rgb_array(path: PathLike, max_pixels: int | None = None, single_frame: bool = False) -> np.ndarray:
+    """Open, fully decode and orient an image file; see :func:`_rgb_array`. ``single_frame``:
+    refuse an animated or multi-page file (a camera's multi-picture JPEG counts as one)."""
     with open_image(path, max_pixels) as img:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                n = int(getattr(img, "n_frames", 1) or 1)
+                if single_frame and n > 1 and img.format != "MPO":
+                    raise ImageReadError(
+                        f"cannot read image '{_name(path)}': it is animated or multi-page ({n} frames), "
+                        "and a thumbnail is one picture; extract the frame to restore first"
+                    )
                 img.load()  # force a full decode so truncated files fail here
                 oriented = ImageOps.exif_transpose(img)
                 return _rgb_array(oriented if oriented is not None else img, _name(path))
@@ -205,7 +212,7 @@ def _read_rgb_array(path: PathLike, max_pixels: int | None = None) -> np.ndarray
             raise ImageReadError(f"cannot read image '{_name(path)}': {_detail(err, path)}") from err
 
 
-def read_image(path: PathLike, max_pixels: int | None = None) -> Tensor:
+def read_image(path: PathLike, max_pixels: int | None = None, single_frame: bool = False) -> Tensor:
     """Read an image file as an RGB float tensor in [0, 1].
 
     Grayscale is replicated to RGB, palettes are expanded, alpha is dropped,
@@ -217,6 +224,8 @@ def read_image(path: PathLike, max_pixels: int | None = None) -> Tensor:
         path: the image file.
         max_pixels: refuse images of more pixels, checked from the header before
             decoding (``None``: only Pillow's own decompression-bomb limit).
+        single_frame: refuse an animated or multi-page file instead of reading its first
+            frame (what ``sain decode`` asks: a thumbnail is one picture).
 
     Shape:
         output: ``(3, H, W)``, float32.
@@ -228,7 +237,7 @@ def read_image(path: PathLike, max_pixels: int | None = None) -> Tensor:
         ImageReadError: if the file is missing, unreadable, not an image, or
             truncated (the message names the file).
     """
-    arr = _read_rgb_array(path, max_pixels)
+    arr = _read_rgb_array(path, max_pixels, single_frame)
     if arr.dtype == np.float32:
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
     peak = np.float32(65535.0 if arr.dtype == np.uint16 else 255.0)
