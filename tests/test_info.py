@@ -144,6 +144,32 @@ def test_zoo_model_and_its_quality_awareness(tmp_path, photo, capsys):
     assert api.inspect_thumbnail(thumb)["quality_aware"] is False
 
 
+@pytest.mark.parametrize(
+    "record, problem",
+    [
+        ('"height": 48, "model": "m", "scale": 9, "width": 64', "scale 9, not 2, 4 or 8"),
+        ('"height": 48, "model": "m", "scale": "2", "width": 64', "scale '2', not 2, 4 or 8"),
+        ('"height": 48, "model": "m", "scale": 2, "width": -6', "width -6, not a size in pixels"),
+        ('"height": 4e9, "model": "m", "scale": 2, "width": 64', "height 4000000000.0, not a size in pixels"),
+        ('"height": 48, "model": "m", "scale": 2', "no width"),
+        ('"height": 48, "model": 7, "scale": 2, "width": 64', "model is not a name"),
+        ('"height": 48, "model": "m", "scale": 2, "width": 64, "gray": 1', "gray 1, not true or false"),
+        (
+            f'"height": 48, "model": "m", "scale": 2, "width": 64, "quality": "{"9" * 99}"',
+            "quality '" + "9" * 20 + "..., not 1..100",
+        ),
+    ],
+)
+def test_corrupt_metadata_says_which_field(record, problem):
+    """Hostile or damaged metadata is refused with the field at fault, in one short line."""
+    with pytest.raises(ValueError) as err:
+        ThumbnailInfo.from_text("sain:v1 {" + record + "}")
+    assert str(err.value).startswith(f"corrupt sain metadata ({problem}")
+    assert len(str(err.value)) < 200 and "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=r"corrupt sain metadata \(not a JSON object\)"):
+        ThumbnailInfo.from_text("sain:v1 [1, 2]")
+
+
 def test_recorded_quality_is_optional_and_checked():
     """Old thumbnails (no "quality") read as before; a bad value is corrupt metadata; the
     quality takes no part in ``==``; encode_lr records the quality it writes at."""

@@ -84,21 +84,20 @@ class ThumbnailInfo:
             return None
         try:
             d = json.loads(text[len(META_PREFIX) :])
-            gray, quality = d.get("gray", False), d.get("quality")
-            if not isinstance(gray, bool) or not (quality is None or _is_quality(quality)):
-                raise TypeError
-            info = cls(
-                model=str(d["model"]),
-                scale=int(d["scale"]),
-                width=int(d["width"]),
-                height=int(d["height"]),
-                gray=gray,
-                quality=quality,
-            )
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise ValueError(f"corrupt sain metadata: {text[:80]!r}") from None
-        if info.scale not in (2, 4, 8) or info.width < 1 or info.height < 1:
-            raise ValueError(f"corrupt sain metadata: {text[:80]!r}")
+        except ValueError:
+            d = None
+        problem = _metadata_problem(d)
+        if problem:
+            raise ValueError(f"corrupt sain metadata ({problem}): {text[:80]!r}")
+        assert isinstance(d, dict)
+        info = cls(
+            model=d["model"],
+            scale=d["scale"],
+            width=d["width"],
+            height=d["height"],
+            gray=d.get("gray", False),
+            quality=d.get("quality"),
+        )
         return info
 
     def exif(self, base: Image.Exif | None = None) -> Image.Exif:
@@ -107,6 +106,37 @@ class ThumbnailInfo:
         exif = (copy_exif(base) if base is not None else None) or Image.Exif()
         exif[META_TAG] = self.to_text()
         return exif
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 24 else r[:21] + "..."
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _metadata_problem(d: Any) -> str | None:
+    """What is wrong with a parsed sain:v1 record, in a few words; ``None`` when it is sound."""
+    if not isinstance(d, dict):
+        return "not a JSON object"
+    missing = [k for k in ("model", "scale", "width", "height") if k not in d]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not isinstance(d["model"], str) or not d["model"]:
+        return "model is not a name"
+    if not _is_int(d["scale"]) or d["scale"] not in (2, 4, 8):
+        return f"scale {_short(d['scale'])}, not 2, 4 or 8"
+    for k in ("width", "height"):
+        if not _is_int(d[k]) or not 1 <= d[k] <= 1 << 31:
+            return f"{k} {_short(d[k])}, not a size in pixels"
+    if not isinstance(d.get("gray", False), bool):
+        return f"gray {_short(d['gray'])}, not true or false"
+    q = d.get("quality")
+    if not (q is None or _is_quality(q)):
+        return f"quality {_short(q)}, not 1..100"
+    return None
 
 
 def _is_quality(q: Any) -> bool:
