@@ -113,6 +113,15 @@ def test_decode_of_a_plain_jpeg_needs_a_scale(client):
     assert r.status_code == 400 and "x2, but scale 4" in r.json()["error"]
 
 
+def test_decode_of_an_animated_upload_is_a_400_naming_it(client):
+    frames = [Image.new("RGB", (20, 16), (v, 0, 0)) for v in (30, 120, 220)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=50)
+    r = client.post("/v1/decode", files=upload(buf.getvalue(), "anim.gif", "image/gif"), data={"scale": "2"})
+    error = r.json()["error"]
+    assert r.status_code == 400 and "'anim.gif'" in error and "animated or multi-page (3 frames)" in error
+
+
 def test_compare_returns_sizes_metrics_and_image_urls(client, photo):
     r = client.post("/v1/compare", files=upload(photo), data={"quality": "40"})
     assert r.status_code == 200

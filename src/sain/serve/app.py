@@ -179,7 +179,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             raise LimitError(400, _one_line(e)) from None
         return fmt
 
-    async def run(fn: Callable[..., Any], *args: Any) -> Any:
+    async def run(fn: Callable[..., Any], *args: Any, name: str | None = None) -> Any:
+        """``fn(*args)`` in the worker pool; its errors become one-line 400s, naming the
+        upload ``name`` where the library says ``<bytes>``."""
         fut = pool.submit(fn, *args)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(fut), cfg.timeout_s)
@@ -188,7 +190,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         except (ValueError, OSError, RuntimeError) as e:
             if isinstance(e, LimitError | Busy):
                 raise
-            raise LimitError(400, _one_line(e)) from None
+            msg = _one_line(e)
+            raise LimitError(400, msg.replace("<bytes>", name) if name else msg) from None
 
     # -- the API --------------------------------------------------------------------------
 
@@ -283,7 +286,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         s = info.scale if info is not None else (scale or 2)
         out_w, out_h = wh or ((info.width, info.height) if info is not None else (w * s, h * s))
         check_pixels(out_w, out_h, cfg.max_pixels, "the restored image")
-        png = await run(decode_job, data, key, seed, scale, wh)
+        png = await run(decode_job, data, key, seed, scale, wh, name=name)
         stem = Path(name).stem or "restored"
         return Response(
             png, media_type="image/png", headers={"Content-Disposition": f'attachment; filename="{stem}.png"'}
