@@ -298,6 +298,10 @@ def test_demo(tmp_path, weights, capsys):
     assert "comparison.png" in out and (tmp_path / "comparison.png").is_file()
     code, _, err = run(["demo", "--model", weights["box"], "--qualities", "30", "-o", tmp_path], capsys)
     assert code == 2 and "--force" in err
+    (tmp_path / "a_file").write_bytes(b"keep")
+    code, out, err = run(["demo", "--model", weights["box"], "--qualities", "30", "-o", tmp_path / "a_file"], capsys)
+    assert code == 2 and "not a directory" in err and out == ""  # refused before the model runs
+    assert (tmp_path / "a_file").read_bytes() == b"keep"
 
 
 def test_models(capsys):

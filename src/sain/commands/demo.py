@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..zoo import DEFAULT_MODEL
-from .common import add_format, add_runtime, apply_runtime, check_format, qualities
+from .common import add_format, add_runtime, apply_runtime, check_format, check_output_dir, qualities
 
 DESCRIPTION = f"""Show what SAIN does, on the bundled sample photo (kodim23 of the Kodak suite).
 
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from ..zoo import get_model, model_name
 
     check_format(args.format)
+    check_output_dir(args.output_dir)  # before minutes of model work, not after
     device = apply_runtime(args)
     model = get_model(args.model)
     image = args.image or SAMPLE_IMAGE
