@@ -504,6 +504,27 @@ def test_colour_photo_metadata_unchanged(tmp_path, weights):
     assert info.gray is False and '"gray"' not in info.to_text()
 
 
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (float("nan"), "NaN or infinite"),
+        (float("inf"), "NaN or infinite"),
+        (255.0, "got 0..255 (8-bit values? divide by 255)"),
+        (-0.5, "expected values in [0, 1], got -0.5.."),
+    ],
+)
+def test_encode_image_refuses_values_that_are_not_an_image_in_0_1(weights, value, message):
+    """From Python a 0..255 float image or one with NaNs would otherwise give a silently
+    wrong thumbnail; rounding a hair outside [0, 1] is still accepted."""
+    hr = torch.rand(3, 20, 24) * 0.5
+    hr[0, 0, 0] = value
+    if value == 255.0:
+        hr[1, 0, 0] = 0.0
+    with pytest.raises(ValueError, match=re.escape(message)):
+        api.encode_image(hr, weights["box"])
+    api.encode_image(torch.rand(3, 20, 24).clamp(0, 1) * 1.005 - 0.002, weights["box"])
+
+
 # -- 7: transparency and animation ---------------------------------------------------------------
 
 

@@ -85,7 +85,18 @@ def as_hr4(hr: Tensor) -> Tensor:
             "expected an RGB float image (3, H, W) or (1, 3, H, W) in [0, 1], got "
             f"{getattr(hr, 'dtype', type(hr).__name__)} {tuple(getattr(hr, 'shape', ()))}"
         )
+    if not bool(torch.isfinite(hr).all()):
+        raise ValueError("the image has NaN or infinite values")
+    lo, hi = float(hr.min()), float(hr.max())
+    if lo < -_RANGE_SLACK or hi > 1 + _RANGE_SLACK:
+        hint = " (8-bit values? divide by 255)" if hi > 2 else ""
+        raise ValueError(f"expected values in [0, 1], got {lo:.4g}..{hi:.4g}{hint}")
     return (hr if hr.dim() == 4 else hr[None]).float()
+
+
+#: How far outside [0, 1] an input may stray (the rounding of a resize or a colour
+#: conversion) before it is refused as another scale; what strays is clamped by the codec.
+_RANGE_SLACK = 0.01
 
 
 def pad_to_multiple(hr: Tensor, scale: int) -> Tensor:
