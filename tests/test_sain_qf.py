@@ -278,6 +278,46 @@ def test_qualities_are_drawn_per_sample_in_the_model_s_range_and_coded_at_each()
     assert torch.allclose(drawn["fit2"], fixed["fit2"]) and torch.allclose(drawn["rel"], fixed["rel"])
 
 
+def test_a_mixture_of_quality_ranges_draws_each_part_by_its_weight(tmp_path: Path):
+    """``[model] train_quality_mix``: a part is picked by weight, then a quality uniformly in it;
+    checked against the expected counts (a 40,000-sample draw: each count within 5 sigma)."""
+    mix = ((20, 60, 1.0), (61, 95, 3.0))
+    q = draw_qualities(40000, (20, 95), torch.Generator().manual_seed(0), mix=mix)
+    assert q.dtype == torch.int64 and int(q.min()) == 20 and int(q.max()) == 95
+    counts = torch.bincount(q, minlength=101).double()
+    for lo, hi, w in mix:
+        p = w / 4 / (hi - lo + 1)  # the probability of each quality of the part
+        expected, sigma = 40000 * p, (40000 * p * (1 - p)) ** 0.5
+        assert (counts[lo : hi + 1] - expected).abs().max() < 5 * sigma, (lo, hi)
+    assert counts[:20].sum() == 0 and counts[96:].sum() == 0
+    again = draw_qualities(40000, (20, 95), torch.Generator().manual_seed(0), mix=mix)
+    assert torch.equal(q, again)  # reproducible from the generator (a resumed run draws the same)
+    # the model carries it, checks it, and its weight file keeps it
+    model = _tiny(9, train_quality_mix=[[20, 60, 1], [61, 95, 3]])
+    assert model.train_quality_mix == mix
+    loaded = sain.load_checkpoint(sain.save_weights(model, tmp_path / "mix.safetensors"))
+    assert loaded.train_quality_mix == mix and loaded.config() == model.config()
+    assert "train_quality_mix" not in _tiny(9).config()  # files without it read back as before
+    for bad, message in (
+        ([], "non-empty list"),
+        ([[20, 60]], "each part is"),
+        ([[20, 60, 0]], "positive number"),
+        ([[60, 20, 1]], "within train_quality_range"),
+        ([[10, 60, 1]], "within train_quality_range"),
+        ([[20, 60.5, 1]], "integer in 1..100"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            _tiny(9, train_quality_mix=bad)
+    # the objective draws from the model's mixture when the batch has no qualities
+    model = _tiny(8, train_quality_range=[20, 95], train_quality_mix=[[40, 40, 1]]).train()
+    obj = Objective(model, "jpeg", 75, amp="none")
+    batch = _batch(1)
+    torch.manual_seed(3)
+    drawn = obj(batch)
+    fixed = obj({**batch, "quality": torch.tensor([40, 40])})
+    assert torch.allclose(drawn["fit2"], fixed["fit2"]) and torch.allclose(drawn["rel"], fixed["rel"])
+
+
 def test_weight_file_round_trip_and_tiling(tmp_path: Path):
     model = _tiny(9, default_quality=60, train_quality_range=[30, 90]).eval()
     path = sain.save_weights(model, tmp_path / "qf.safetensors")
@@ -346,3 +386,15 @@ def test_the_qf90_specialist_differs_from_the_quality_aware_run_only_in_arch_and
     assert q90["loss"].pop("quality") == 90 and qf["loss"].pop("quality") == 75
     assert q90["run"].pop("out") != qf["run"].pop("out")
     assert q90 == qf
+
+
+def test_the_top_weighted_run_differs_from_the_uniform_one_only_in_its_mixture():
+    from sain.train import load_config
+    from sain.train.presets import resolve_config
+
+    top = load_config(resolve_config("sain_x2_jpeg_qf_top_cpu")).to_dict()
+    uniform = load_config(resolve_config("sain_x2_jpeg_qf_cpu")).to_dict()
+    assert top["model"].pop("train_quality_mix") == [[20, 60, 1], [61, 95, 3]]
+    assert uniform["model"].pop("train_quality_mix") is None
+    assert top["run"].pop("out") != uniform["run"].pop("out")
+    assert top == uniform

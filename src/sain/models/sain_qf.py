@@ -81,6 +81,28 @@ from .subnet import SLOPE, DenseBlock
 DEFAULT_TRAIN_RANGE = (20, 95)
 
 
+def check_quality_mix(mix: Any, quality_range: tuple[int, int]) -> tuple[tuple[int, int, float], ...]:
+    """``[[lo, hi, weight], ...]`` checked (integers ``1 <= lo <= hi <= 100`` inside
+    ``quality_range``, weights > 0) as a tuple of ``(lo, hi, weight)``; ValueError otherwise."""
+    what = "train_quality_mix"
+    if not isinstance(mix, list | tuple) or not mix:
+        raise ValueError(f"{what} must be a non-empty list of [lo, hi, weight], got {mix!r}")
+    parts = []
+    for part in mix:
+        if not isinstance(part, list | tuple) or len(part) != 3:
+            raise ValueError(f"{what}: each part is [lo, hi, weight], got {part!r}")
+        lo, hi = (SAINQF._check_quality_number(v, what) for v in part[:2])
+        weight = part[2]
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0 < float(weight) < float("inf"):
+            raise ValueError(f"{what}: a weight is a positive number, got {weight!r}")
+        if not quality_range[0] <= lo <= hi <= quality_range[1]:
+            raise ValueError(
+                f"{what}: part {[lo, hi]} must satisfy lo <= hi within train_quality_range {list(quality_range)}"
+            )
+        parts.append((lo, hi, float(weight)))
+    return tuple(parts)
+
+
 class QualityEmbedding(nn.Module):
     """``q`` (N,) in 1..100 -> condition (N, cond_dim): a 2-layer MLP of ``q / 100``.
 
@@ -156,6 +178,11 @@ class SAINQF(SAIN):
         default_quality: the quality used when a call gives none (1..100).
         train_quality_range: ``[lo, hi]``, the range the ``"sain-qf"`` objective draws each
             sample's quality from, uniformly over the integers (default ``[20, 95]``).
+        train_quality_mix: instead of one uniform range, a mixture of them:
+            ``[[lo, hi, weight], ...]``; each sample picks a part with probability
+            proportional to its weight, then a quality uniformly in its ``lo..hi``
+            (e.g. ``[[20, 60, 1], [61, 95, 3]]`` trains three quarters of the samples at
+            61..95). The parts must lie in ``train_quality_range``. Default: none.
 
     Shape:
         ``forward``: x (N, 3, H, W) in [0, 1] -> y (N, 3*s^2, H/s, W/s), lr (N, 3, H/s, W/s).
@@ -182,6 +209,7 @@ class SAINQF(SAIN):
         embed_hidden: int = 64,
         default_quality: int = 75,
         train_quality_range: list[int] | None = None,
+        train_quality_mix: list[list[float]] | None = None,
     ):
         super().__init__(scale, e_blocks, v_blocks, gmm_components)
         self.cond_dim, self.embed_hidden = int(cond_dim), int(embed_hidden)
@@ -192,6 +220,7 @@ class SAINQF(SAIN):
         if lo > hi:
             raise ValueError(f"train_quality_range must be [lo, hi] with lo <= hi, got {[lo, hi]}")
         self.train_quality_range = (lo, hi)
+        self.train_quality_mix = None if train_quality_mix is None else check_quality_mix(train_quality_mix, (lo, hi))
         self.quality_embedding = QualityEmbedding(self.cond_dim, self.embed_hidden)
         self.comp_operations = nn.ModuleList(
             InvBlock(self.channels, subnet_constructor=_film_constructor(), cond_dim=self.cond_dim)
@@ -206,6 +235,8 @@ class SAINQF(SAIN):
             "embed_hidden": self.embed_hidden,
             "default_quality": self.default_quality,
             "train_quality_range": list(self.train_quality_range),
+            # only when set, so files written before the option existed read back the same
+            **({"train_quality_mix": [list(p) for p in self.train_quality_mix]} if self.train_quality_mix else {}),
         }
 
     @classmethod

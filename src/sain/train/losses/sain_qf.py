@@ -2,7 +2,8 @@
 sample at a JPEG quality of its own.
 
 For a batch of HR patches ``x`` with ``LR_ref`` = bicubic(x), a quality ``q_i`` drawn per
-sample uniformly from the integers of ``model.train_quality_range`` (default 20..95), Q =
+sample uniformly from the integers of ``model.train_quality_range`` (default 20..95; or from
+the mixture of ranges ``model.train_quality_mix``), Q =
 8-bit rounding (straight-through), D = the differentiable JPEG and R = the real codec (no
 gradient), both at each sample's ``q_i``::
 
@@ -27,6 +28,7 @@ run draws the same ones), or given as ``batch["quality"]`` ((N,) integers) to fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 import torch
@@ -37,12 +39,26 @@ from ...models.sain_qf import SAINQF
 from ..objective import Objective, five_terms, register_objective
 
 
-def draw_qualities(n: int, quality_range: tuple[int, int], generator: torch.Generator | None = None) -> Tensor:
-    """``n`` integer qualities drawn uniformly from ``lo..hi`` (inclusive), as an int64 (N,) tensor."""
+def draw_qualities(
+    n: int,
+    quality_range: tuple[int, int],
+    generator: torch.Generator | None = None,
+    mix: Sequence[tuple[int, int, float]] | None = None,
+) -> Tensor:
+    """``n`` integer qualities drawn uniformly from ``lo..hi`` (inclusive), as an int64 (N,)
+    tensor; with ``mix`` (``(lo, hi, weight)`` parts, :func:`~sain.models.sain_qf.check_quality_mix`)
+    each sample first picks a part with probability proportional to its weight."""
     lo, hi = (int(v) for v in quality_range)
     if not 1 <= lo <= hi <= 100:
         raise ValueError(f"quality range must satisfy 1 <= lo <= hi <= 100, got {(lo, hi)}")
-    return torch.randint(lo, hi + 1, (n,), generator=generator)
+    if not mix:
+        return torch.randint(lo, hi + 1, (n,), generator=generator)
+    weights = torch.tensor([float(w) for _, _, w in mix], dtype=torch.float64)
+    part = torch.multinomial(weights, n, replacement=True, generator=generator)
+    los = torch.tensor([int(a) for a, _, _ in mix])[part]
+    spans = torch.tensor([int(b) - int(a) + 1 for a, b, _ in mix])[part]
+    u = torch.rand(n, generator=generator, dtype=torch.float64)
+    return los + torch.minimum((u * spans).long(), spans - 1)
 
 
 def roundtrip_per_quality(x: Tensor, fmt: str, qualities: Tensor) -> Tensor:
@@ -75,7 +91,7 @@ def sain_qf_terms(obj: Objective, batch: dict[str, Tensor]) -> dict[str, Tensor]
     dev = x.device
     qualities = batch.get("quality")
     if qualities is None:
-        qualities = draw_qualities(x.shape[0], model.train_quality_range)
+        qualities = draw_qualities(x.shape[0], model.train_quality_range, mix=model.train_quality_mix)
     qualities = model.qualities(qualities, x.shape[0], dev)
     with obj.autocast(dev):
         y, lr = model(obj.fmt(x), quality=qualities)
