@@ -256,6 +256,16 @@ def test_every_term_is_alive_and_the_loss_decreases_on_a_fixed_batch():
     assert model.quality_embedding.fc2.weight.grad.abs().sum() > 0
 
 
+def _objective_draws_40(model: SAINQF) -> None:
+    """With no qualities in the batch the objective draws from the model's (here: 40 only)."""
+    obj = Objective(model.train(), "jpeg", 75, amp="none")
+    batch = _batch(1)
+    torch.manual_seed(3)
+    drawn = obj(batch)
+    fixed = obj({**batch, "quality": torch.tensor([40, 40])})
+    assert torch.allclose(drawn["fit2"], fixed["fit2"]) and torch.allclose(drawn["rel"], fixed["rel"])
+
+
 def test_qualities_are_drawn_per_sample_in_the_model_s_range_and_coded_at_each():
     g = torch.Generator().manual_seed(0)
     q = draw_qualities(4000, (20, 95), g)
@@ -269,13 +279,7 @@ def test_qualities_are_drawn_per_sample_in_the_model_s_range_and_coded_at_each()
     for i, qf in enumerate(qs.tolist()):
         assert torch.equal(out[i], codec_roundtrip(x[i : i + 1], "jpeg", qf)[0][0])
     # the objective draws from the model's range (here one quality only) when the batch has none
-    model = _tiny(8, train_quality_range=[40, 40]).train()
-    obj = Objective(model, "jpeg", 75, amp="none")
-    batch = _batch(1)
-    torch.manual_seed(3)
-    drawn = obj(batch)
-    fixed = obj({**batch, "quality": torch.tensor([40, 40])})
-    assert torch.allclose(drawn["fit2"], fixed["fit2"]) and torch.allclose(drawn["rel"], fixed["rel"])
+    _objective_draws_40(_tiny(8, train_quality_range=[40, 40]))
 
 
 def test_a_mixture_of_quality_ranges_draws_each_part_by_its_weight(tmp_path: Path):
@@ -309,13 +313,7 @@ def test_a_mixture_of_quality_ranges_draws_each_part_by_its_weight(tmp_path: Pat
         with pytest.raises(ValueError, match=message):
             _tiny(9, train_quality_mix=bad)
     # the objective draws from the model's mixture when the batch has no qualities
-    model = _tiny(8, train_quality_range=[20, 95], train_quality_mix=[[40, 40, 1]]).train()
-    obj = Objective(model, "jpeg", 75, amp="none")
-    batch = _batch(1)
-    torch.manual_seed(3)
-    drawn = obj(batch)
-    fixed = obj({**batch, "quality": torch.tensor([40, 40])})
-    assert torch.allclose(drawn["fit2"], fixed["fit2"]) and torch.allclose(drawn["rel"], fixed["rel"])
+    _objective_draws_40(_tiny(8, train_quality_range=[20, 95], train_quality_mix=[[40, 40, 1]]))
 
 
 def test_weight_file_round_trip_and_tiling(tmp_path: Path):
