@@ -179,7 +179,10 @@ def test_default_pixel_limit_is_100_megapixels(tmp_path, capsys):
     assert sain.imaging.DEFAULT_MAX_PIXELS == 100_000_000
     with sain.imaging.open_image(huge_png(tmp_path / "95mp.png", 10000, 9500), sain.imaging.DEFAULT_MAX_PIXELS):
         pass  # under the limit: opened (not decoded here), no Pillow warning or error
-    with pytest.raises(sain.imaging.ImageReadError, match="above the limit of 100 \\(raise it with --max-pixels\\)"):
+    with pytest.raises(
+        sain.imaging.ImageReadError,
+        match=r"101,000,000 pixels \(101 megapixels\), above the limit of 100,000,000 \(raise it with --max-pixels",
+    ):
         with sain.imaging.open_image(huge_png(tmp_path / "101mp.png", 10100, 10000), sain.imaging.DEFAULT_MAX_PIXELS):
             pass
     for command in ("encode", "decode", "roundtrip"):
@@ -191,7 +194,7 @@ def test_default_pixel_limit_is_100_megapixels(tmp_path, capsys):
 def test_max_pixels_option_and_decode_limit(tmp_path, weights, capsys):
     src = photo(tmp_path / "p.png", 24, 20)
     code, _, err = run(["encode", src, "-o", tmp_path / "t", "--model", weights["box"], "--max-pixels", "400"], capsys)
-    assert code == 1 and "above the limit of 0.0004" in one_line_error(err)
+    assert code == 1 and "24x20 = 480 pixels (0.00048 megapixels), above the limit of 400 (" in one_line_error(err)
     code, _, err = run(["encode", src, "-o", tmp_path / "t", "--model", weights["box"], "--max-pixels", "480"], capsys)
     assert code == 0, err
     argv = ["decode", tmp_path / "t" / "p.jpg", "-o", tmp_path / "r", "--model", weights["box"]]
@@ -978,7 +981,9 @@ def test_our_pixel_limit_replaces_pillows(tmp_path, monkeypatch):
     src = photo(tmp_path / "p.png", 30, 20)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow would call 600 pixels a bomb
     assert sain.imaging.read_image(src, max_pixels=10_000).shape == (3, 20, 30)
-    with pytest.raises(sain.imaging.ImageReadError, match="30x20 is 0.0 megapixels") as e:
+    with pytest.raises(
+        sain.imaging.ImageReadError, match=r"30x20 = 600 pixels \(0.0006 megapixels\), above the limit of 599 "
+    ) as e:
         sain.imaging.read_image(src, max_pixels=599)
     assert "\n" not in str(e.value)
     with pytest.raises(sain.imaging.ImageReadError, match="p.png") as e:

@@ -142,8 +142,8 @@ def check_pixels(width: int, height: int, max_pixels: int | None, name: str) -> 
     """ImageReadError when ``width x height`` is above ``max_pixels`` (``None``: no limit)."""
     if max_pixels is not None and width * height > max_pixels:
         raise ImageReadError(
-            f"cannot read image '{name}': {width}x{height} is {width * height / 1e6:.1f} megapixels, "
-            f"above the limit of {max_pixels / 1e6:g} (raise it with --max-pixels)"
+            f"cannot read image '{name}': {width}x{height} = {width * height:,} pixels "
+            f"({width * height / 1e6:.3g} megapixels), above the limit of {max_pixels:,} (raise it with --max-pixels)"
         )
 
 
