@@ -283,3 +283,33 @@ def test_serve_command_usage_and_lazy_import(capsys):
     code = "import sys, sain.cli; sain.cli.build_parser(); print('fastapi' in sys.modules, 'uvicorn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]  # only `sain serve` imports the web stack
+
+
+def test_serve_command_address_errors_are_one_line(capsys):
+    """A port out of range, an unknown host and a port in use: one line each, exit 2, before
+    uvicorn starts (it used to print an OverflowError traceback for --port 99999)."""
+    assert main(["serve", "--port", "99999"]) == 2
+    assert "--port must be 0..65535" in capsys.readouterr().err
+    assert main(["serve", "--host", "no-such-host.invalid"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot serve on 'no-such-host.invalid': not a known address" in err and len(err.splitlines()) == 1
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"sain serve: error: cannot serve on 127.0.0.1:{port}: already in use"
+
+
+def test_serve_bind_port_zero_gives_a_free_port():
+    from sain.commands.serve import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        host, port = sock.getsockname()[:2]
+        assert host == "127.0.0.1" and 0 < port <= 65535
+    finally:
+        sock.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 
 from ..zoo import DEFAULT_MODEL
 from .common import add_runtime, apply_runtime, tile
@@ -26,7 +28,7 @@ exit status: 0 after a clean stop (Ctrl-C), 2 bad usage or a missing extra.
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any free one, printed at start)")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"default model, loaded at start (default: {DEFAULT_MODEL})")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="model worker threads (default: 1)")
     p.add_argument("--queue", type=int, default=4, metavar="N", help="requests that may wait for a worker (default: 4)")
@@ -46,9 +48,11 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import UsageError
     from ..zoo import get_model
 
-    for name in ("workers", "port", "max_pixels"):
-        if getattr(args, name) < (0 if name == "port" else 1):
+    for name in ("workers", "max_pixels"):
+        if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be 0..65535 (0: any free port), got {args.port}")
     if args.queue < 0 or args.max_upload_mb <= 0 or args.timeout <= 0:
         raise UsageError("--queue must be >= 0, --max-upload-mb and --timeout > 0")
     try:
@@ -71,6 +75,35 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         device=device,
     )
-    print(f"sain serve: http://{args.host}:{args.port}/ (API docs at /docs; Ctrl-C stops)", flush=True)
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
+    sock = bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    url_host = f"[{host}]" if ":" in host else host
+    print(f"sain serve: http://{url_host}:{port}/ (API docs at /docs; Ctrl-C stops)", flush=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: a free one), bound here rather than by
+    uvicorn so that a bad address or a port in use is a one-line error before any
+    model work, and so that the printed address is the one really bound."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise OSError(f"cannot serve on {host!r}: not a known address ({e.strerror})") from None
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        why = "already in use" if e.errno == errno.EADDRINUSE else e.strerror
+        raise OSError(f"cannot serve on {host}:{port}: {why}") from None
+    sock.set_inheritable(True)
+    return sock
