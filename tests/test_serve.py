@@ -7,6 +7,7 @@ The photo is a 96x64 crop of the bundled sample (the parrot's eye), run untiled 
 from __future__ import annotations
 
 import io
+import socket
 import struct
 import subprocess
 import sys
@@ -293,8 +294,6 @@ def test_serve_command_address_errors_are_one_line(capsys):
     assert main(["serve", "--host", "no-such-host.invalid"]) == 2
     err = capsys.readouterr().err
     assert "cannot serve on 'no-such-host.invalid': not a known address" in err and len(err.splitlines()) == 1
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)

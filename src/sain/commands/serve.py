@@ -22,7 +22,7 @@ examples:
   sain serve --port 8080 --workers 2 --token s3cret
   curl -F file=@photo.png http://127.0.0.1:8000/v1/encode -o photo.jpg
 
-exit status: 0 after a clean stop (Ctrl-C), 2 bad usage or a missing extra.
+exit status: 0 after a clean stop (Ctrl-C), 2 bad usage, a missing extra, or an address that cannot be bound.
 """
 
 
@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0: a free one), bound here rather than by
-    uvicorn so that a bad address or a port in use is a one-line error before any
-    model work, and so that the printed address is the one really bound."""
+    uvicorn so that a bad address or a port in use is a one-line error (exit 2) before the
+    server starts, and so that the printed address is the one really bound."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as e:
@@ -105,5 +105,4 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         why = "already in use" if e.errno == errno.EADDRINUSE else e.strerror
         raise OSError(f"cannot serve on {host}:{port}: {why}") from None
-    sock.set_inheritable(True)
     return sock
