@@ -131,16 +131,41 @@ class Step:
         if not codec_thread:
             self.objective._pool = None  # R(Q(LR)) inline, on the critical path
         self.opt = torch.optim.Adam(self.model.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=1e-5)
+        self.stepper: torch.nn.Module = self.objective
+        self.ranks = 1
+
+    def distribute(self, world: int) -> None:
+        """Run the step as one rank of ``world`` (DDP over gloo, as ``sain train --procs``)."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            self.stepper = torch.nn.parallel.DistributedDataParallel(self.objective, broadcast_buffers=False)
+        self.ranks = world
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        terms = self.objective(batch)
+        terms = self.stepper(batch)
         self.opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 10.0)
         self.opt.step()
+        if self.ranks > 1:  # the terms of the whole batch: the mean of the ranks' means
+            import torch.distributed as dist
+
+            names = list(terms)
+            flat = torch.stack([terms[k].detach().float() for k in names])
+            dist.all_reduce(flat)
+            return {k: float(v) / self.ranks for k, v in zip(names, flat)}
         return {k: float(v.detach()) for k, v in terms.items()}
 
     def describe(self) -> dict:
+        if self.ranks > 1:
+            return {
+                "amp": self.amp,
+                "memory_format": "channels_last" if self.channels_last else "NCHW",
+                "dense_block": self.dense_block,
+                "codec": f"as (b), in each of {self.ranks} processes (1/{self.ranks} of the batch each)",
+            }
         return {
             "amp": self.amp,
             "memory_format": "channels_last" if self.channels_last else "NCHW",
@@ -149,19 +174,124 @@ class Step:
         }
 
 
-def time_steps(a: Step, b: Step, batch_a, batch_b, warmup: int, steps: int) -> dict[str, list[float]]:
+# -- variant (c): the project's step shared by N local processes ----------------------
+def _share(t: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    n = t.shape[0] // world
+    return t[rank * n : (rank + 1) * n].contiguous()
+
+
+def _rank_loop(rank: int, world: int, port: int, threads: int, init, amp: str, allocator: bool, conn) -> None:
+    """One process of variant (c): waits for commands from the parent, steps with the others."""
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    if allocator:
+        configure_allocator()
+    torch.set_num_threads(threads)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+
+    def fresh() -> Step:
+        v = Step("c", init, amp=amp, channels_last=True, codec_thread=True, baseline=False)
+        v.distribute(world)
+        return v
+
+    v, batch = fresh(), None
+    while True:
+        cmd, arg = conn.recv()
+        if cmd == "stop":
+            break
+        if cmd == "batch":  # the timed batch: this rank's share, with the loader's codec target
+            batch = make_batch(_share(arg, rank, world), True)
+            conn.send(None)
+        elif cmd == "step":
+            torch.manual_seed(arg)
+            dist.barrier()
+            t0 = time.perf_counter()
+            v.step(batch)
+            dist.barrier()
+            conn.send(time.perf_counter() - t0)
+        elif cmd == "conv":  # rank 0 profiles; every rank steps alike
+            if rank == 0:
+                conn.send(conv_seconds(v, batch, repeats=2))
+            else:
+                for _ in range(2):
+                    v.step(batch)
+                conn.send(None)
+        elif cmd == "quality":  # from the initial weights, like (a) and (b)
+            k, batch_size, patch, seed = arg
+            v, out = fresh(), []
+            for i in range(k):
+                hr = smooth_batch(batch_size, patch, seed + 1000 + i)
+                torch.manual_seed(seed + i)
+                out.append(v.step(make_batch(_share(hr, rank, world), True)))
+            conn.send(out)
+        elif cmd == "describe":
+            conn.send(v.describe())
+    dist.destroy_process_group()
+
+
+class Ranks:
+    """Variant (c): the project's step run by ``world`` processes of ``threads // world``
+    threads, each on its share of the batch, gradients averaged by DDP over gloo (what
+    ``sain train --procs N`` does). The processes idle, blocked on a pipe, while (a) and (b) run."""
+
+    def __init__(self, world: int, threads: int, init, amp: str, allocator: bool):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.world, self.threads = world, max(1, threads // world)
+        self.name = f"project step, {world} processes"
+        self.conns, self.procs = [], []
+        for r in range(world):
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=_rank_loop, args=(r, world, port, self.threads, init, amp, allocator, child))
+            p.start()
+            self.conns.append(parent)
+            self.procs.append(p)
+
+    def call(self, cmd: str, arg=None):
+        """Send ``cmd`` to every rank; rank 0's answer."""
+        for c in self.conns:
+            c.send((cmd, arg))
+        return [c.recv() for c in self.conns][0]
+
+    def close(self) -> None:
+        for c in self.conns:
+            c.send(("stop", None))
+        for p in self.procs:
+            p.join(timeout=30)
+
+
+def time_steps(
+    a: Step, b: Step, batch_a, batch_b, warmup: int, steps: int, c: Ranks | None = None
+) -> dict[str, list[float]]:
     for _ in range(warmup):
         a.step(batch_a)
         b.step(batch_b)
+        if c is not None:
+            c.call("step", 0)
     times: dict[str, list[float]] = {a.name: [], b.name: []}
+    if c is not None:
+        times[c.name] = []
     for i in range(steps):  # interleaved, alternating which goes first
-        order = [(a, batch_a), (b, batch_b)] if i % 2 == 0 else [(b, batch_b), (a, batch_a)]
+        order: list = [(a, batch_a), (b, batch_b)] + ([(c, None)] if c is not None else [])
+        if i % 2:
+            order.reverse()
         for variant, batch in order:
-            torch.manual_seed(1234 + i)  # the same latent sample for both
+            if variant is c:
+                times[c.name].append(c.call("step", 1234 + i))
+                continue
+            torch.manual_seed(1234 + i)  # the same latent sample for all
             t0 = time.perf_counter()
             variant.step(batch)
             times[variant.name].append(time.perf_counter() - t0)
-        print(f"  round {i + 1}/{steps}: (a) {times[a.name][-1]:.3f} s   (b) {times[b.name][-1]:.3f} s", flush=True)
+        line = f"  round {i + 1}/{steps}: (a) {times[a.name][-1]:.3f} s   (b) {times[b.name][-1]:.3f} s"
+        if c is not None:
+            line += f"   (c) {times[c.name][-1]:.3f} s"
+        print(line, flush=True)
     return times
 
 
@@ -232,7 +362,7 @@ def markdown(res: dict) -> str:
         "| s in convolutions |",
         "|---|---|---|---|---|---:|---:|---:|---:|",
     ]
-    for key in ("a", "b"):
+    for key in [k for k in ("a", "b", "c") if k in sp]:
         v = sp[key]
         conv = f"{v['conv_s']:.3f}" if "conv_s" in v else "-"
         lines.append(
@@ -249,6 +379,16 @@ def markdown(res: dict) -> str:
             f"everything else free (b) could not beat {sp['ceiling_speedup']:.2f}x on this machine "
             f"without faster convolutions.",
         ]
+    if "c" in sp:
+        c = sp["c"]
+        lines += [
+            "",
+            f"(c) is the project's step shared by {c['processes']} processes of {c['threads_each']} thread(s), "
+            f"each on 1/{c['processes']} of the batch, gradients averaged by DistributedDataParallel over gloo "
+            f"(`sain train --procs {c['processes']}`): the same update (the same samples, per-image means). "
+            f"Its time is the wall time of the whole step, both barriers included. A process spends "
+            f"{c['conv_s']:.3f} s of it in convolutions (ceiling {sp['ceiling_speedup_c']:.2f}x).",
+        ]
     if not q.get("steps"):
         return "\n".join(lines) + "\n"
     lines += [
@@ -259,14 +399,28 @@ def markdown(res: dict) -> str:
         f"(b) {q['final_rec_b']:.2f}, relative difference {100 * q['final_rec_rel_diff']:.2f} % "
         f"(tolerance {100 * q['tolerance']:.1f} %: **{'ok' if q['ok'] else 'EXCEEDED'}**). "
         f"Largest per-step relative difference of the total loss: {100 * q['max_step_loss_rel_diff']:.2f} %.",
+    ]
+    has_c = "trajectory_c" in q
+    if has_c:
+        lines += [
+            "",
+            f"(c): final rec {q['final_rec_c']:.2f}, relative difference to (a) "
+            f"{100 * q['final_rec_rel_diff_c']:.2f} % (**{'ok' if q['ok_c'] else 'EXCEEDED'}**); largest per-step "
+            f"relative difference of the total loss {100 * q['max_step_loss_rel_diff_c']:.2f} %.",
+        ]
+    lines += [
         "",
-        "| step | loss (a) | loss (b) | rec (a) | rec (b) |",
-        "|---:|---:|---:|---:|---:|",
+        "| step | loss (a) | loss (b) | rec (a) | rec (b) |" + (" loss (c) | rec (c) |" if has_c else ""),
+        "|---:|---:|---:|---:|---:|" + ("---:|---:|" if has_c else ""),
     ]
     k = q["steps"]
     for i in sorted({0, 1, 2, 4, 9, 14, 19, 24, 29, k - 1} & set(range(k))):
         ta, tb = q["trajectory_a"][i], q["trajectory_b"][i]
-        lines.append(f"| {i + 1} | {ta['loss']:.1f} | {tb['loss']:.1f} | {ta['rec']:.1f} | {tb['rec']:.1f} |")
+        row = f"| {i + 1} | {ta['loss']:.1f} | {tb['loss']:.1f} | {ta['rec']:.1f} | {tb['rec']:.1f} |"
+        if has_c:
+            tc = q["trajectory_c"][i]
+            row += f" {tc['loss']:.1f} | {tc['rec']:.1f} |"
+        lines.append(row)
     return "\n".join(lines) + "\n"
 
 
@@ -289,6 +443,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--seed", type=int, default=10)
     p.add_argument(
+        "--procs",
+        type=int,
+        default=2,
+        help="variant (c): the project's step shared by this many processes, --threads split between them "
+        "(sain train --procs); 0 or 1: no variant (c)",
+    )
+    p.add_argument(
         "--keep-malloc",
         action="store_true",
         help="leave glibc's allocator as it is (default: configure it as `sain train` does, for both variants)",
@@ -297,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.patch % 4:
         p.error("--patch must be a multiple of 4")
+    if args.procs > 1 and args.batch % args.procs:
+        p.error("--batch must be divisible by --procs")
 
     # `sain train` keeps large freed blocks in the process (sain.runtime); without it the
     # step pays page faults on every fresh buffer (measured: the dense blocks' gradient
@@ -321,12 +484,26 @@ def main(argv: list[str] | None = None) -> int:
     batch_a, batch_b = make_batch(hr, False), make_batch(hr, True)
     a = Step("fp32 baseline", init, amp="none", channels_last=False, codec_thread=False, baseline=True)
     b = Step("project step", init, amp=amp_b, channels_last=True, codec_thread=True, baseline=False)
+    c = Ranks(args.procs, args.threads, init, amp_b, allocator) if args.procs > 1 else None
+    try:
+        return measure(args, env, init, params, amp_b, hr, batch_a, batch_b, a, b, c)
+    finally:
+        if c is not None:
+            c.close()
+
+
+def measure(args, env, init, params, amp_b, hr, batch_a, batch_b, a: Step, b: Step, c: Ranks | None) -> int:
+    if c is not None:
+        c.call("batch", hr)
     print(f"timing: {args.warmup} warm-up + {args.steps} interleaved steps each", flush=True)
-    times = time_steps(a, b, batch_a, batch_b, args.warmup, args.steps)
+    times = time_steps(a, b, batch_a, batch_b, args.warmup, args.steps, c)
     speed = {
         "a": {"name": a.name, **a.describe(), **summarize(times[a.name])},
         "b": {"name": b.name, **b.describe(), **summarize(times[b.name])},
     }
+    if c is not None:
+        speed["c"] = {"name": c.name, **c.call("describe"), **summarize(times[c.name])}
+        speed["c"]["processes"], speed["c"]["threads_each"] = c.world, c.threads
     speed["speedup"] = round(speed["a"]["median_s"] / speed["b"]["median_s"], 3)
     for key, variant, batch in (("a", a, batch_a), ("b", b, batch_b)):
         speed[key].update(conv_seconds(variant, batch))
@@ -337,9 +514,19 @@ def main(argv: list[str] | None = None) -> int:
         f"-> ceiling for (b) with everything else free: {speed['ceiling_speedup']:.2f}x",
         flush=True,
     )
+    if c is not None:
+        speed["c"].update(c.call("conv"))
+        speed["speedup_c"] = round(speed["a"]["median_s"] / speed["c"]["median_s"], 3)
+        speed["ceiling_speedup_c"] = round(speed["a"]["median_s"] / speed["c"]["conv_s"], 3)
+        print(
+            f"(c): {speed['c']['conv_s']:.3f} s of a process's step in convolutions "
+            f"-> ceiling {speed['ceiling_speedup_c']:.2f}x",
+            flush=True,
+        )
     print(
         f"(a) {speed['a']['it_per_s']:.3f} it/s   (b) {speed['b']['it_per_s']:.3f} it/s   "
-        f"speed-up {speed['speedup']:.2f}x",
+        f"speed-up {speed['speedup']:.2f}x"
+        + (f"   (c) {speed['c']['it_per_s']:.3f} it/s, speed-up {speed['speedup_c']:.2f}x" if c is not None else ""),
         flush=True,
     )
 
@@ -369,6 +556,21 @@ def main(argv: list[str] | None = None) -> int:
         rec_b = statistics.fmean(t["rec"] for t in qb[-last_n:])
         rel = abs(rec_b - rec_a) / abs(rec_a)
         step_rel = max(abs(tb["loss"] - ta["loss"]) / abs(ta["loss"]) for ta, tb in zip(qa, qb))
+        if c is not None:
+            qc = c.call("quality", (k, args.batch, args.patch, args.seed))
+            rec_c = statistics.fmean(t["rec"] for t in qc[-last_n:])
+            rel_c = abs(rec_c - rec_a) / abs(rec_a)
+            quality.update(
+                final_rec_c=rec_c,
+                final_rec_rel_diff_c=rel_c,
+                max_step_loss_rel_diff_c=max(abs(tc["loss"] - ta["loss"]) / abs(ta["loss"]) for ta, tc in zip(qa, qc)),
+                ok_c=rel_c <= args.tolerance,
+                trajectory_c=qc,
+            )
+            print(
+                f"(c): final rec {rec_c:.2f}, relative difference to (a) {100 * rel_c:.2f} % -> "
+                f"{'ok' if rel_c <= args.tolerance else 'EXCEEDED'}"
+            )
         quality.update(
             last_n=last_n,
             final_rec_a=rec_a,
@@ -398,6 +600,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup": args.warmup,
             "steps": args.steps,
             "amp_b": amp_b,
+            "procs_c": args.procs if args.procs > 1 else None,
             "seed": args.seed,
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         },
@@ -411,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
     (out / f"{stem}.md").write_text(markdown(res))
     print(f"results written to {out / stem}.json and .md")
-    return 0 if quality.get("ok", True) else 1
+    return 0 if quality.get("ok", True) and quality.get("ok_c", True) else 1
 
 
 if __name__ == "__main__":

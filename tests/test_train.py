@@ -510,6 +510,58 @@ def test_two_process_gloo_run_keeps_ranks_identical(data, tmp_path):
     assert any(not torch.equal(init[k], v) for k, v in model.state_dict().items())
 
 
+def test_procs_two_shares_each_step_and_matches_one_process(data, tmp_path, monkeypatch, capsys):
+    """``--procs 2``: two local processes, half the batch each; the ranks stay identical, the
+    run records the whole step's config, and the step is the single process's one (the
+    first step's fit1 term does not depend on the latent sample: equal up to float rounding)."""
+    monkeypatch.setenv("SAIN_DUMP_RANK_WEIGHTS", "1")
+    monkeypatch.setenv("PYTHONWARNINGS", "ignore")
+    cfg = write_config(
+        tmp_path / "p.toml", tiny_config(data, optim={"iters": 3, "milestones": [2]}, run={"val_every": 3})
+    )
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert sain_train(cfg, "--out", one) == 0
+    assert sain_train(cfg, "--out", two, "--procs", "2") == 0
+    assert "weights written to" in capsys.readouterr().out
+    assert_same_state(torch.load(two / "rank0.pt", weights_only=True), torch.load(two / "rank1.pt", weights_only=True))
+    model = sain.load_checkpoint(two / "model.safetensors")
+    assert json.loads(model.metadata["iterations"]) == 3
+    recorded = json.loads(model.metadata["training_config"])
+    assert recorded["data"]["batch"] == 2 and recorded["run"]["procs"] == 2
+    assert "batch = 2" in (two / "config.toml").read_text()
+    assert "x 2 processes" in model.metadata["hardware"]
+    first_one, first_two = read_log(one)[0], read_log(two)[0]
+    assert float(first_two["fit1"]) == pytest.approx(float(first_one["fit1"]), rel=1e-4)
+    # a single-process run resumes with --procs 2 (the checkpoint holds the whole model,
+    # optimiser and schedule), and its log keeps its columns: each row's loss is still the
+    # weighted sum of its terms (rec + lambda_fit (fit1 + fit2 + rel + reg) / 4, lambda_fit 4)
+    assert sain_train(cfg, "--out", one, "--procs", "2", "--resume", "--iters", "5") == 0
+    assert json.loads(sain.load_checkpoint(one / "model.safetensors").metadata["iterations"]) == 5
+    rows = read_log(one)
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5]
+    for r in rows:
+        terms = {k: float(r[k]) for k in ("fit1", "fit2", "rel", "reg", "rec", "loss")}
+        expected = terms["rec"] + terms["fit1"] + terms["fit2"] + terms["rel"] + terms["reg"]
+        assert terms["loss"] == pytest.approx(expected, rel=1e-4), r
+
+
+def test_procs_errors_are_one_line(data, tmp_path, capsys):
+    cfg = write_config(tmp_path / "p.toml", tiny_config(data, data={"batch": 3}))
+    assert sain_train(cfg, "--out", tmp_path / "a", "--procs", "2") == 2
+    lines = stderr_error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "divisible by 2" in lines[0], lines
+    # a rank's own failure (here rank 0 refuses to overwrite a run) stops the other rank
+    # and comes back as that error, one line, without a hang
+    cfg2 = write_config(tmp_path / "q.toml", tiny_config(data, optim={"iters": 1, "milestones": []}))
+    assert sain_train(cfg2, "--out", tmp_path / "b") == 0
+    capsys.readouterr()
+    assert sain_train(cfg2, "--out", tmp_path / "b", "--procs", "2") == 2
+    err = capsys.readouterr().err
+    lines = stderr_error_lines(err)
+    assert len(lines) == 1 and "checkpoint.pt exists" in lines[0], err[-2000:]
+    assert "Traceback" not in err
+
+
 # ==================================================================================
 # Bad configurations and inputs: exit code 2, one line on stderr, no traceback
 # ==================================================================================

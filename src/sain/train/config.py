@@ -151,6 +151,9 @@ class RunConfig:
     seed: int = 10
     device: str = "cpu"
     threads: int | None = None  # torch intra-op threads (None: torch's default)
+    # local processes sharing each step (sain.train.launch): e.g. 2 on a 2-core CPU, each
+    # with one thread and half of data.batch; 1: a single process
+    procs: int = 1
     # "auto": bf16 on CPUs where it is faster (AMX, AMD AVX512-bf16), bf16 or fp16 on CUDA
     amp: str = "auto"  # or "bf16", "fp16", "none"
     channels_last: bool = True
@@ -198,6 +201,7 @@ class TrainConfig:
             (0.0 <= o.ema < 1.0, f"optim.ema must be in [0, 1), got {o.ema}"),
             (r.amp in ("auto", "bf16", "fp16", "none"), f"run.amp must be auto|bf16|fp16|none, got {r.amp!r}"),
             (r.log_every >= 1 and r.ckpt_every >= 1 and r.val_every >= 1, "run.*_every must be >= 1"),
+            (isinstance(r.procs, int) and r.procs >= 1, f"run.procs must be an integer >= 1, got {r.procs!r}"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -25,6 +25,7 @@ import platform
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +62,12 @@ class Trainer:
         progress: bool = True,
         command: str | None = None,
         resume_from: str | os.PathLike | None = None,
+        record_cfg: TrainConfig | None = None,
     ):
         self.cfg = cfg.validate()
+        # the config the run records (checkpoint, config.toml, weights' metadata): ``cfg``
+        # itself, or the whole step's one when ``cfg`` is one rank's share (sain.train.launch)
+        self.record_cfg = record_cfg or self.cfg
         self.resume = resume
         self.resume_from = Path(resume_from) if resume_from else None
         self.progress = progress
@@ -120,7 +125,7 @@ class Trainer:
             "scaler": scaler.state_dict() if scaler is not None else None,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
-            "config": self.cfg.to_dict(),
+            "config": self.record_cfg.to_dict(),
             "wall_time": self.wall_time,
             "ema": self.ema.state_dict() if self.ema is not None else None,
         }
@@ -133,11 +138,12 @@ class Trainer:
             extra = {**extra, "weights": "ema", "ema_decay": self.ema.decay, "ema_updates": self.ema.updates}
         meta = {
             "training_command": self.command,
-            "training_config": self.cfg.to_dict(),
+            "training_config": self.record_cfg.to_dict(),
             "training_data": str(self.cfg.data.train),
             "iterations": step,
             "wall_time_s": round(self.wall_time, 1),
             "hardware": f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
+            + (f" x {self.world} processes" if self.world > 1 else "")
             + (
                 f", {torch.cuda.get_device_name()}"
                 if torch.cuda.is_available() and self.cfg.run.device.startswith("cuda")
@@ -257,10 +263,14 @@ class Trainer:
         if self.world == 1:
             return objective
         # The only buffers are the constant Haar filters: nothing to broadcast every step
-        # (and gloo's per-step buffer broadcast fails on channels_last buffers).
-        return torch.nn.parallel.DistributedDataParallel(
-            objective, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
-        )
+        # (and gloo's per-step buffer broadcast fails on channels_last buffers). Its
+        # replacement (forward_sync_buffers) would still broadcast them at start-up, hence
+        # the old flag, without its deprecation warning on every rank.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
+            return torch.nn.parallel.DistributedDataParallel(
+                objective, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
+            )
 
     def _loader(self, dataset: PatchDataset, step: int, device: torch.device) -> DataLoader:
         # A generator of its own: without one, iter(loader) draws its base seed from the
@@ -303,6 +313,14 @@ class Trainer:
             raise FloatingPointError(f"loss is {terms['loss'].item()} at step {step + 1}")
         return terms
 
+    def _mean_over_ranks(self, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The loss terms averaged over the ranks: those of the whole step's batch (each
+        rank's are means over its share)."""
+        names = list(terms)  # in their order: the log writes them by position
+        flat = torch.stack([terms[k].detach().float() for k in names])
+        dist.all_reduce(flat)
+        return dict(zip(names, flat / self.world))
+
     def _should_stop(self, device: torch.device) -> bool:
         """A stop signal on any rank stops every rank."""
         stop = self._stop_signal is not None
@@ -327,12 +345,16 @@ class Trainer:
         dataset, val_images = self._data()
         self._build(device, amp)
         step, best = self._restore(device)
+        if self.world > 1 and self.rank > 0:
+            # every rank starts from rank 0's seed (or restored RNG state): give the others
+            # latent samples of their own
+            torch.manual_seed(cfg.run.seed + 7919 * self.rank + step)
         if step == 0 and cfg.run.init:
             self._init_from(cfg.run.init, device)
         self._start_ema(step)
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, self.out / "config.toml")
+            save_config(self.record_cfg, self.out / "config.toml")
         stepper = self._stepper(device, amp)
         loader = self._loader(dataset, step, device)
         logs = (
@@ -364,6 +386,10 @@ class Trainer:
                         self._export(self.out / "best.safetensors", step, val_psnr_y=round(score, 4))
                     avg = "" if val_ema is None else f", weight average {val_ema:.3f} dB"
                     log.info("step %d: validation PSNR-Y %.3f dB%s (best %.3f)", step, val, avg, best)
+                if self.world > 1 and (
+                    step % cfg.run.log_every == 0 or step % cfg.run.val_every == 0 or step == cfg.optim.iters
+                ):
+                    terms = self._mean_over_ranks(terms)
                 if logs is not None:
                     logs.record(
                         step,
@@ -447,6 +473,12 @@ def train(
 
     ``resume`` continues the run in ``cfg.run.out`` from its ``checkpoint.pt``;
     ``resume_from`` starts the run in a fresh ``cfg.run.out`` from a packed state
-    (:mod:`sain.train.portable`).
+    (:mod:`sain.train.portable`). With ``cfg.run.procs`` > 1 (and not under ``torchrun``)
+    the step is shared by that many local processes (:mod:`sain.train.launch`).
     """
+    if cfg.run.procs > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        from .launch import launch
+
+        cfg.validate()
+        return launch(cfg, cfg.run.procs, resume=resume, progress=progress, command=command, resume_from=resume_from)
     return Trainer(cfg, resume=resume, progress=progress, command=command, resume_from=resume_from).fit()
