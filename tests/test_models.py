@@ -463,6 +463,28 @@ class TestGaussianMixture:
         gumbel = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
         assert torch.equal(pick_components(u.clone(), logits), (logits + gumbel).argmax(1))
 
+    @pytest.mark.parametrize("k, seed", [(5, 0), (3, 1), (1, 2)])
+    def test_training_sample_matches_the_reference_form(self, k: int, seed: int):
+        """The hand-written straight-through sampler draws the reference's values and gives its
+        gradients to every row of gmm_para (logits, means, log-variances, one clamped)."""
+        gmm = GaussianMixture(k)
+        with torch.no_grad():
+            gmm.gmm_para.copy_(torch.randn(3, k, generator=torch.Generator().manual_seed(seed)))
+            gmm.gmm_para[2, 0] = -25.0  # a clamped log-variance: no gradient there
+        shape = (2, 9, 13, 11)
+        weight = torch.randn(shape, generator=torch.Generator().manual_seed(seed + 10))
+        grads, values = [], []
+        for fn in (gmm.sample, gmm.sample_reference):
+            gmm.gmm_para.grad = None
+            z = fn(shape, generator=torch.Generator().manual_seed(seed + 20))
+            (z * weight).sum().backward()
+            values.append(z.detach())
+            grads.append(gmm.gmm_para.grad.clone())
+        torch.testing.assert_close(values[0], values[1], atol=1e-6, rtol=0)
+        torch.testing.assert_close(grads[0], grads[1], atol=1e-3, rtol=1e-4)
+        assert grads[0][2, 0] == 0
+        assert grads[0][:, 1:].abs().sum() > 0 or k == 1
+
     def test_dtype(self):
         gmm = GaussianMixture(5)
         z = gmm.sample((2, 3), generator=torch.Generator().manual_seed(0), dtype=DT)

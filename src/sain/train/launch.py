@@ -15,7 +15,8 @@ rounding). Resuming with another ``procs`` continues the same sample stream. Ran
 (the terms averaged over the ranks), validates and writes every file; the recorded config
 is the one given, with the whole batch.
 
-``run.threads`` (default: the CPU count) is split between the processes. Under
+``run.threads`` (default: the CPU count) is split between the processes; rank 0 validates
+with all of them (the other ranks wait for it meanwhile). Under
 ``torchrun`` (``WORLD_SIZE`` set) the launcher steps aside and ``data.batch`` is per
 process, as before. CUDA runs use ``torchrun`` (one process per GPU).
 
@@ -87,7 +88,9 @@ def _rank_main(rank: int, procs: int, port: int, cfg: TrainConfig, record: Train
 
     configure_allocator()
     try:
-        path = Trainer(cfg, record_cfg=record, **kwargs).fit()
+        # rank 0 validates while the others wait for it: with their threads too
+        val_threads = (record.run.threads or os.cpu_count() or 1) if rank == 0 else None
+        path = Trainer(cfg, record_cfg=record, val_threads=val_threads, **kwargs).fit()
         results.put((rank, "ok", str(path)))
     except TrainingInterrupted as e:
         results.put((rank, "interrupted", str(e)))

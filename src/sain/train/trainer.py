@@ -18,6 +18,7 @@ Files in ``run.out``:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -63,11 +64,14 @@ class Trainer:
         command: str | None = None,
         resume_from: str | os.PathLike | None = None,
         record_cfg: TrainConfig | None = None,
+        val_threads: int | None = None,
     ):
         self.cfg = cfg.validate()
         # the config the run records (checkpoint, config.toml, weights' metadata): ``cfg``
         # itself, or the whole step's one when ``cfg`` is one rank's share (sain.train.launch)
         self.record_cfg = record_cfg or self.cfg
+        # threads for validation (rank 0) when the other ranks' cores idle meanwhile (launch)
+        self.val_threads = val_threads
         self.resume = resume
         self.resume_from = Path(resume_from) if resume_from else None
         self.progress = progress
@@ -379,9 +383,10 @@ class Trainer:
                 self.wall_time = time.time() - t_start
                 val = val_ema = None
                 if self.main and (step % cfg.run.val_every == 0 or step == cfg.optim.iters) and val_images:
-                    val = validate(self.model, val_images, cfg.loss.codec, cfg.loss.quality)
-                    if self.ema is not None:
-                        val_ema = validate(self.ema.model, val_images, cfg.loss.codec, cfg.loss.quality)
+                    with _threads(self.val_threads):
+                        val = validate(self.model, val_images, cfg.loss.codec, cfg.loss.quality)
+                        if self.ema is not None:
+                            val_ema = validate(self.ema.model, val_images, cfg.loss.codec, cfg.loss.quality)
                     score = val if val_ema is None else val_ema  # of the weights the run exports
                     last_val = score if step == cfg.optim.iters else None
                     if score > best:
@@ -441,6 +446,20 @@ class Trainer:
         if self.world > 1:
             dist.barrier()
         return final
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    """torch's intra-op threads set to ``n`` inside the block (unchanged for None)."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def trainable_parameters(model: torch.nn.Module, prefixes: list[str]) -> list[torch.nn.Parameter]:
