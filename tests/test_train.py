@@ -547,9 +547,16 @@ def test_procs_two_shares_each_step_and_matches_one_process(data, tmp_path, monk
 
 def test_procs_errors_are_one_line(data, tmp_path, capsys):
     cfg = write_config(tmp_path / "p.toml", tiny_config(data, data={"batch": 3}))
-    assert sain_train(cfg, "--out", tmp_path / "a", "--procs", "2") == 2
-    lines = stderr_error_lines(capsys.readouterr().err)
-    assert len(lines) == 1 and "divisible by 2" in lines[0], lines
+    for args, fragment in (
+        (["--procs", "2"], "divisible by 2"),
+        (["--procs", "0"], "run.procs must be an integer >= 1"),
+        (["--procs", "3", "--device", "cuda"], "use torchrun"),
+        (["--set", "run.procs=1.5"], "run.procs"),
+    ):
+        assert sain_train(cfg, "--out", tmp_path / "a", *args) == 2, args
+        lines = stderr_error_lines(capsys.readouterr().err)
+        assert len(lines) == 1 and fragment in lines[0], (args, lines)
+    assert not (tmp_path / "a").exists()
     # a rank's own failure (here rank 0 refuses to overwrite a run) stops the other rank
     # and comes back as that error, one line, without a hang
     cfg2 = write_config(tmp_path / "q.toml", tiny_config(data, optim={"iters": 1, "milestones": []}))

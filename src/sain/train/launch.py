@@ -20,6 +20,10 @@ with all of them (the other ranks wait for it meanwhile). Under
 ``torchrun`` (``WORLD_SIZE`` set) the launcher steps aside and ``data.batch`` is per
 process, as before. CUDA runs use ``torchrun`` (one process per GPU).
 
+From Python (``sain.train.train(cfg)`` with ``cfg.run.procs`` > 1) call it under
+``if __name__ == "__main__":``: the ranks are spawned, and a spawned process imports the
+script that started it.
+
 The parent process starts the ranks (``spawn``), forwards Ctrl-C / SIGTERM to them (they
 stop at the end of their step, write the checkpoint and exit), and when one rank fails
 it stops the others and raises that rank's error, one line, as the single-process
