@@ -706,6 +706,47 @@ def test_stop_signal_to_the_process_group_with_data_workers_checkpoints(sain_cfg
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] >= 1
 
 
+@pytest.mark.parametrize("to_group", [True, False], ids=["ctrl-c-to-group", "sigterm-to-parent"])
+def test_stop_signal_with_procs_stops_every_rank_with_a_checkpoint(sain_cfg, tmp_path, to_group):
+    """--procs 2: Ctrl-C reaches the whole group; a scheduler's SIGTERM may reach the parent
+    only, which forwards it. Either way every rank stops at the end of its step, rank 0 writes
+    the checkpoint, the command exits 130, and no process of the run is left behind."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run_p"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sain", "train", str(sain_cfg), "--out", str(out), "--procs", "2"]
+        + ["--iters", "100000", "--no-progress", "--set", "run.ckpt_every=100000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"},
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "log.csv").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    if to_group:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-1500:]
+    assert "checkpoint saved" in err and "Traceback" not in err, err[-1500:]
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] >= 1
+    for _ in range(50):  # the ranks (and multiprocessing's helper) are gone
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("processes of the run are still alive")
+
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
