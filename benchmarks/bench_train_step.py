@@ -371,6 +371,11 @@ def markdown(res: dict) -> str:
             f"{v['median_s']:.3f} | {v['it_per_s']:.3f} | "
             f"{round(sp['a']['median_s'] / v['median_s'], 3):.2f}x | {conv} |"
         )
+    if "speedup_rounds" in sp:
+        per_round = f"(b) {sp['speedup_rounds']:.2f}x"
+        if "speedup_c_rounds" in sp:
+            per_round += f", (c) {sp['speedup_c_rounds']:.2f}x"
+        lines += ["", f"Median of the per-round speed-ups (each round's steps run back to back): {per_round}."]
     if "ceiling_speedup" in sp:
         lines += [
             "",
@@ -505,6 +510,12 @@ def measure(args, env, init, params, amp_b, hr, batch_a, batch_b, a: Step, b: St
         speed["c"] = {"name": c.name, **c.call("describe"), **summarize(times[c.name])}
         speed["c"]["processes"], speed["c"]["threads_each"] = c.world, c.threads
     speed["speedup"] = round(speed["a"]["median_s"] / speed["b"]["median_s"], 3)
+    # the same from each round's neighbouring steps: a slow spell of the host that hits one
+    # round hits its (a), (b) and (c) alike, so the median of the per-round ratios moves less
+    ta = times[a.name]
+    speed["speedup_rounds"] = round(statistics.median(x / y for x, y in zip(ta, times[b.name])), 3)
+    if c is not None:
+        speed["speedup_c_rounds"] = round(statistics.median(x / y for x, y in zip(ta, times[c.name])), 3)
     for key, variant, batch in (("a", a, batch_a), ("b", b, batch_b)):
         speed[key].update(conv_seconds(variant, batch))
     # if everything but the convolutions of (b) took no time at all:
