@@ -557,6 +557,13 @@ def test_procs_errors_are_one_line(data, tmp_path, capsys):
         lines = stderr_error_lines(capsys.readouterr().err)
         assert len(lines) == 1 and fragment in lines[0], (args, lines)
     assert not (tmp_path / "a").exists()
+    # a rank's data error reads as the single process's, word for word
+    cfg_ok = write_config(tmp_path / "r.toml", tiny_config(data))
+    single = []
+    for procs in ("1", "2"):
+        assert sain_train(cfg_ok, "--out", tmp_path / f"e{procs}", "--procs", procs, "--data", data["small"]) == 2
+        single.append(stderr_error_lines(capsys.readouterr().err))
+    assert len(single[0]) == 1 and single[0] == single[1], single
     # a rank's own failure (here rank 0 refuses to overwrite a run) stops the other rank
     # and comes back as that error, one line, without a hang
     cfg2 = write_config(tmp_path / "q.toml", tiny_config(data, optim={"iters": 1, "milestones": []}))

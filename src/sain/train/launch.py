@@ -96,10 +96,12 @@ def _rank_main(rank: int, procs: int, port: int, cfg: TrainConfig, record: Train
         val_threads = (record.run.threads or os.cpu_count() or 1) if rank == 0 else None
         path = Trainer(cfg, record_cfg=record, val_threads=val_threads, **kwargs).fit()
         results.put((rank, "ok", str(path)))
-    except TrainingInterrupted as e:
-        results.put((rank, "interrupted", str(e)))
+    except KeyboardInterrupt as e:  # TrainingInterrupted (checkpoint written), or a stop before the loop
+        results.put((rank, "interrupted", str(e) if isinstance(e, TrainingInterrupted) else "interrupted"))
     except BaseException as e:  # noqa: BLE001 -- reported to the parent, which raises it
-        results.put((rank, type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__))
+        # the nearest class the parent re-raises as (a DataError is a ValueError, ...)
+        kind = next((c.__name__ for c in type(e).__mro__ if c.__name__ in _PASS_THROUGH), type(e).__name__)
+        results.put((rank, kind, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__))
         raise SystemExit(1) from None
 
 
