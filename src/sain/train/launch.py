@@ -162,12 +162,14 @@ def launch(cfg: TrainConfig, procs: int, **kwargs: Any) -> Path:
     if errors:
         r, kind, text = errors[0]
         raise _PASS_THROUGH.get(kind, RuntimeError)(text if kind in _PASS_THROUGH else f"rank {r}: {kind}: {text}")
-    crashed = [p for p in ranks if p.exitcode not in (0, None) and p.exitcode != 1]
+    # a rank that died by itself (a signal, the OOM killer), before those stopped here
+    crashed = sorted((p for p in ranks if p.exitcode not in (0, None, 1)), key=lambda p: p.exitcode == -signal.SIGTERM)
     if crashed:
         p = crashed[0]
         raise RuntimeError(f"training process {p.name} died (exit status {p.exitcode})")
-    if any(k == "interrupted" for k, _ in outcome.values()):
-        raise TrainingInterrupted(next(t for k, t in outcome.values() if k == "interrupted"))
+    stopped = sorted(r for r, (k, _) in outcome.items() if k == "interrupted")
+    if stopped:  # rank 0's message names the checkpoint it wrote
+        raise TrainingInterrupted(outcome[stopped[0]][1])
     if outcome.get(0, ("", ""))[0] != "ok":
         raise RuntimeError("training processes ended without a result")
     return Path(outcome[0][1])
