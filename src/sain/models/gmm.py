@@ -97,6 +97,16 @@ class GaussianMixture(nn.Module):
     def sigmas(self) -> Tensor:
         return torch.exp(0.5 * self.gmm_para[2].clamp(-20, 20))
 
+    def _draws(self, shape, generator: torch.Generator | None, gdev: torch.device, device) -> tuple[Tensor, Tensor]:
+        """The random numbers of one sample, in their order: ``(n, K)`` uniforms for the
+        component choice, then ``n`` normals; drawn on ``gdev``, moved to ``device``."""
+        numel = 1
+        for d in shape:
+            numel *= int(d)
+        u = torch.rand(numel, self.components, generator=generator, device=gdev).to(device)
+        eps = torch.randn(numel, generator=generator, device=gdev).to(device)
+        return u, eps
+
     def sample(
         self,
         shape: tuple[int, ...] | torch.Size,
@@ -116,11 +126,7 @@ class GaussianMixture(nn.Module):
         if gdev.type == "cpu" and not (torch.is_grad_enabled() and p.requires_grad):
             # no gradient wanted: the same draws, by the fast sampler
             return self.sample_chunked(shape, generator).to(device=device, dtype=dtype)
-        numel = 1
-        for d in shape:
-            numel *= int(d)
-        u = torch.rand(numel, self.components, generator=generator, device=gdev).to(device)
-        eps = torch.randn(numel, generator=generator, device=gdev).to(device)
+        u, eps = self._draws(shape, generator, gdev, device)
         z = _MixtureSample.apply(self.logits.float(), self.means.float(), self.sigmas.float(), u, eps)
         return z.reshape(shape).to(dtype)
 
@@ -138,11 +144,7 @@ class GaussianMixture(nn.Module):
         device = device or p.device
         dtype = dtype or p.dtype
         gdev = generator.device if generator is not None else torch.device(device)
-        numel = 1
-        for d in shape:
-            numel *= int(d)
-        u = torch.rand(numel, self.components, generator=generator, device=gdev).to(device)
-        eps = torch.randn(numel, generator=generator, device=gdev).to(device)
+        u, eps = self._draws(shape, generator, gdev, device)
         gumbel = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
         soft = torch.softmax(self.logits.float() + gumbel, dim=-1)
         hard = torch.zeros_like(soft).scatter_(1, soft.argmax(-1, keepdim=True), 1.0)
