@@ -60,16 +60,11 @@ def load_state(state: dict[str, Any], model, opt, sched, scaler, device: torch.d
     """Load a training state (``checkpoint.pt`` or an unpacked one) into the run's objects and
     restore the RNGs; returns ``(step, best validation PSNR, wall time)``."""
     model.load_state_dict(state["model"])
-    # the saved param groups bring their implementation flags (fused, foreach) along: keep
-    # the ones this run's optimiser was built with
-    impl = [{k: g.get(k) for k in ("fused", "foreach") if k in g} for g in opt.param_groups]
     opt.load_state_dict(state["optimizer"])
-    for g, flags in zip(opt.param_groups, impl):
-        g.update(flags)
+    for g in opt.param_groups:
         for p in g["params"]:
             # moments laid out like their parameter: a packed state stores them dense (NCHW),
-            # and a fused Adam walks parameter, gradient and moments as flat arrays (the
-            # element-wise one pays a layout conversion in every update)
+            # and every update of a channels-last parameter would pay a layout conversion
             for k, v in opt.state.get(p, {}).items():
                 if isinstance(v, torch.Tensor) and v.shape == p.shape and v.stride() != p.stride():
                     opt.state[p][k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
