@@ -44,6 +44,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from profiling import conv_time  # benchmarks/profiling.py, beside this script
 
 import sain
 from sain import tiling
@@ -176,6 +177,10 @@ def speed(model, size: tuple[int, int], precisions: list[str], repeats: int, ref
 
     out["gflops_per_s"] = {k: round(work(k) * pixels / v / 1e9, 1) for k, v in t.items()}
     out["mflop_per_hr_pixel"] = {k: round(v / 1e6, 3) for k, v in per_px.items()}
+    if ref_pixels == pixels:  # where (b)'s time goes: convolution kernels vs the rest
+        runs = {"b_down": lambda: fast_down(model, hr)}
+        runs |= {f"b_up_{p}": (lambda p=p: fast_up(model, lr, p)) for p in precisions}
+        out["conv_s"] = {k: round(conv_time(fn)[0], 3) for k, fn in runs.items()}
     out["speedup"] = {
         "down": round(t["a_down"] / t["b_down"], 2),
         **{f"up_{p}": round(t["a_up"] / t[f"b_up_{p}"], 2) for p in precisions},
@@ -314,6 +319,23 @@ def markdown(res: dict) -> str:
                 )
                 lines.append(f"| {size} | {k}{note} | {v} | {sp['gflops_per_s'][k]} | {su} |")
         lines.append("")
+        for sp in r["speed"]:
+            if not sp.get("conv_s"):
+                continue
+            size = f"{sp['size'][1]}x{sp['size'][0]}"
+            lines += [
+                f"Where (b)'s time goes at {size} (torch profiler, best of 2 runs): seconds inside the "
+                "convolution kernels, the rest, and the speed-up over (a) that (b) would reach if "
+                "everything but its convolutions took no time (the bound for any rewrite around these kernels).",
+                "",
+                "| variant | seconds | in convolutions | the rest | bound vs (a) |",
+                "|---|---|---|---|---|",
+            ]
+            for k, c in sp["conv_s"].items():
+                a = sp["seconds"]["a_down" if "down" in k else "a_up"]
+                t = sp["seconds"][k]
+                lines.append(f"| {k} | {t} | {c} | {round(t - c, 3)} | {a / c:.2f}x |")
+            lines.append("")
         if r.get("processes"):
             lines += [
                 "| process (12 MP) | wall s | user s | sys s | minor faults | peak GB |",

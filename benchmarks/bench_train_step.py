@@ -48,6 +48,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from profiling import conv_time  # benchmarks/profiling.py, beside this script
 
 from sain.codecs import codec_roundtrip
 from sain.imaging import bicubic_down
@@ -295,31 +296,10 @@ def time_steps(
     return times
 
 
-CONV_OPS = (
-    "aten::mkldnn_convolution",
-    "aten::convolution_backward",
-    "aten::mkldnn_convolution_backward",
-    "aten::_slow_conv2d_forward",
-    "aten::_slow_conv2d_backward",
-    "mkldnn::_convolution_pointwise",  # oneDNN's fused convolutions (the dense blocks' forward)
-    "mkldnn::_convolution_pointwise_",
-)
-
-
 def conv_seconds(variant: Step, batch, repeats: int = 2) -> dict:
     """Seconds of one step spent inside convolution kernels (forward and backward), from
     the profiler: the part of the step that only faster convolutions can shorten."""
-    from torch.profiler import ProfilerActivity, profile
-
-    out = []
-    for _ in range(repeats):
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            t0 = time.perf_counter()
-            variant.step(batch)
-            wall = time.perf_counter() - t0
-        conv = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in CONV_OPS) / 1e6
-        out.append((conv, wall))
-    conv, wall = min(out)
+    conv, wall = conv_time(lambda: variant.step(batch), repeats)
     return {"conv_s": round(conv, 4), "profiled_step_s": round(wall, 4)}
 
 

@@ -63,3 +63,17 @@ def test_sain_train_uses_the_configured_rule(tmp_path: Path, monkeypatch):
     same under both (only the gradient differs)."""
     rows = train_with_each(tmp_path, monkeypatch, "quantize_grad", QUANTIZE_GRADS, "quantize")
     assert rows["identity"][0]["loss"] == pytest.approx(rows["clamp"][0]["loss"], rel=1e-6)
+
+
+def test_inference_rounding_is_the_formula_and_leaves_its_input_alone():
+    # to_levels / quantize_u8 compute in place on one new tensor (a photo's is ~150 MB); the
+    # values must stay round(clamp(x, 0, 1) * 255) (halves to even) and x unchanged
+    from sain.codecs import to_levels
+
+    halves = (torch.arange(0, 256, dtype=torch.float32) + 0.5) / 255  # exactly between two levels
+    x = torch.cat([_lr().detach().flatten(), halves, torch.tensor([-1.0, 0.0, 1.0, 2.0, float("inf")])])
+    before = x.clone()
+    assert torch.equal(to_levels(x), torch.round(torch.clamp(x, 0, 1) * 255))
+    assert torch.equal(quantize_u8(x), torch.round(torch.clamp(x, 0, 1) * 255) / 255)
+    assert torch.equal(x, before)
+    assert to_levels(x).dtype == x.dtype and quantize_u8(x.double()).dtype == torch.float64

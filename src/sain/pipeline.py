@@ -49,11 +49,13 @@ __all__ = [
 #: With ``tile="auto"``, images with more LR pixels than this are processed in tiles.
 AUTO_TILE_PIXELS = 1 << 20
 #: Core of a tile, in LR pixels, when tiling (the context margin is added around it).
-#: Measured on SAIN x2 (margin 80 LR px for the upscale): a 1184^2 LR tile (core 1024)
-#: peaks at 2.06 GB in bf16 and a 672^2 one (core 512) at 0.87 GB, at 46 vs 55 us of CPU
-#: per LR pixel; on a 12 MP photo core 512 recomputes 1.49x the pixels, 768 1.27x,
-#: 1024 1.19x. 768 keeps a tile near 1.4 GB.
-DEFAULT_TILE = 768
+#: With the bundled models' measured overlap (24 LR px) a 12 MP photo's tiles compute
+#: 1.14x the image at core 512 and 1.08x at 768, but the smaller tiles keep the working set
+#: small: on a 2-core Intel Xeon with AMX (2026-12-08), `sain decode` of a 4096x3072 photo
+#: took 25.2 s at a peak of 1.56 GB with core 512 and 26.5 s at 1.84 GB with 768 (640: 24.4 s,
+#: 1.82 GB); `sain encode` 35.7 s / 0.98 GB against 36.7 s / 1.32 GB, the same bytes.
+#: (With the receptive bound of 80 LR px instead, core 512 recomputes 1.49x, 768 1.27x.)
+DEFAULT_TILE = 512
 
 Tile = int | str | None
 

@@ -18,8 +18,8 @@ downscale and 80 LR pixels for the upscale; for x4 (10 + 6) 95 and 160 LR pixels
 That radius is a bound, not what a trained network uses: the influence of a pixel dies
 out long before it (measured on the bundled sain-x2-jpeg, tiles of 96 LR px on a Kodak
 photo: an overlap of 16 LR px already changes no output by more than 6e-7, i.e. float32
-rounding, against 80 for the bound). With the default 768-px tiles of a 12 MP decode the
-bound makes the network compute 1.28x the image, a 24-px overlap 1.08x. So an overlap can
+rounding, against 80 for the bound). With the default 512-px tiles of a 12 MP decode the
+bound makes the network compute 1.49x the image, a 24-px overlap 1.14x. So an overlap can
 be *measured* for a given model (:func:`measure_overlap`: the smallest overlap whose tiled
 result matches the exact one within a tolerance on a real photo), and a model that
 carries one (``model.tile_overlap = {"down": LR px, "up": LR px}``: the bundled models,
