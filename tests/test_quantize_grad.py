@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from _tiny_train import train_with_each
-from sain.codecs import quantize, quantize_u8
+from sain.codecs import quantize, quantize_u8, to_levels
 from sain.train import ConfigError, load_config
 from sain.train.objective import QUANTIZE_GRADS, Objective
 
@@ -68,8 +68,6 @@ def test_sain_train_uses_the_configured_rule(tmp_path: Path, monkeypatch):
 def test_inference_rounding_is_the_formula_and_leaves_its_input_alone():
     # to_levels / quantize_u8 compute in place on one new tensor (a photo's is ~150 MB); the
     # values must stay round(clamp(x, 0, 1) * 255) (halves to even) and x unchanged
-    from sain.codecs import to_levels
-
     halves = (torch.arange(0, 256, dtype=torch.float32) + 0.5) / 255  # exactly between two levels
     x = torch.cat([_lr().detach().flatten(), halves, torch.tensor([-1.0, 0.0, 1.0, 2.0, float("inf")])])
     before = x.clone()

@@ -10,6 +10,8 @@ gradient to the logits) and takes ``mu_k + sigma_k * eps`` with
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -100,9 +102,7 @@ class GaussianMixture(nn.Module):
     def _draws(self, shape, generator: torch.Generator | None, gdev: torch.device, device) -> tuple[Tensor, Tensor]:
         """The random numbers of one sample, in their order: ``(n, K)`` uniforms for the
         component choice, then ``n`` normals; drawn on ``gdev``, moved to ``device``."""
-        numel = 1
-        for d in shape:
-            numel *= int(d)
+        numel = math.prod(int(d) for d in shape)
         u = torch.rand(numel, self.components, generator=generator, device=gdev).to(device)
         eps = torch.randn(numel, generator=generator, device=gdev).to(device)
         return u, eps
